@@ -1,0 +1,290 @@
+"""Typed, validated configuration.
+
+`config/star.yaml` has a `shared` section and one section per dataset (SWaT, SMD, MSL, SMAP,
+demo, csv). `load_config` merges `shared`, the dataset's section, any overlay files (same
+structure) and CLI overrides, in that order, into one frozen `Config`. Every key is checked:
+an unknown key, a wrong type, a value outside its choices or a missing required key raises
+`ConfigError` naming the key, the section and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from .errors import ConfigError
+
+DATASETS = ("SWaT", "SMD", "MSL", "SMAP", "demo", "csv")
+SHARED = "shared"
+MODELS = ("sensitive_mamba", "sensitive_hue", "pca", "random")
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one run. Field comments give meaning and the paper's value."""
+
+    # --- required in each dataset section (no default) ---
+    f_in: Optional[int]  # features the model sees, after `ignore_dims`; null for csv (inferred)
+    encode_layer_num: int  # encoder layers
+    dim_model: int  # d_model
+    dim_hidden_fc: int  # feed-forward width
+
+    # --- data ---
+    data_name: str = "demo"  # set from the section name
+    ignore_dims: tuple[int, ...] = ()  # raw columns dropped at preprocessing (SWaT: 5, 10, 28)
+    range: Optional[tuple[int, int]] = None  # 1-based inclusive entity range in the documented order; null = all
+    ignore_entities: tuple[int, ...] = ()  # 1-based entity indices skipped (MSL: 20)
+    entities: Optional[tuple[str, ...]] = None  # entity names; overrides range when given
+    score_ignore_dims: dict[int, tuple[int, ...]] = field(default_factory=dict)  # entity index -> dims left out of the score
+
+    # --- model ---
+    model: Literal["sensitive_mamba", "sensitive_hue", "pca", "random"] = "sensitive_mamba"
+    head_num: int = 4  # attention heads (sensitive_hue encoder only)
+    dropout: float = 0.2
+    d_state: int = 16
+    d_conv: int = 2
+    expand: int = 1
+    mamba_backend: Literal["auto", "torch", "cuda"] = "auto"
+    uncertainty: bool = True  # ablation: False = plain MSE loss and score, no log-precision head
+    contrastive: bool = True  # ablation: False = no contrastive loss
+    pca_variance: float = 0.9  # variance kept by the PCA control
+
+    # --- training ---
+    seed: int = 2025
+    step_num_in: int = 100  # window length
+    stride: int = 1  # stride of training windows
+    val_ratio: float = 0.1  # share of training windows held out (seeded) for validation
+    batch_size: int = 64
+    max_epoch: int = 25
+    patience: int = 10  # early stopping on validation NLL
+    lr: float = 0.001
+    lr_step_size: int = 5
+    lr_gamma: float = 0.5
+    alpha: float = 1.0  # variance weighting power of the NLL
+    beta: float = 0.5  # instance/temporal mix of the contrastive loss
+    gamma: float = 1.0  # weight of the contrastive loss
+    temperature: float = 0.1
+    temporal_unit: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    # --- scoring and thresholds ---
+    select_pos: Literal["mid", "tail"] = "mid"
+    score_batch_size: int = 256
+    pot_risk: float = 1e-4  # POT/SPOT risk q on validation scores
+    pot_level: float = 0.98  # initial quantile of POT
+    val_quantile: float = 0.99  # validation-quantile threshold
+    threshold_method: Literal["pot", "quantile"] = "pot"  # label-free threshold used by --detect
+    vus_buffer: int = 100  # sliding-window (buffer) length of VUS
+
+    # --- parallel (Ray) ---
+    workers: int = 1
+    ray_address: Optional[str] = None
+    cpus_per_job: float = 1.0
+    gpus_per_job: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_values(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with `changes` applied and validated (keys checked like YAML keys)."""
+        section = changes.pop("_section", "override")
+        values = dataclasses.asdict(self)
+        values.update(_coerce_section(changes, section))
+        return _build(values, section)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples as lists, dict keys as strings)."""
+        out = dataclasses.asdict(self)
+        out["score_ignore_dims"] = {str(k): list(v) for k, v in self.score_ignore_dims.items()}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """Rebuild from `to_dict` output (e.g. stored in a checkpoint)."""
+        return _build(_coerce_section(dict(values), "stored config"), "stored config")
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+REQUIRED = tuple(name for name, f in FIELDS.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+_HINTS = typing.get_type_hints(Config)
+
+
+def _positive(cfg: Config, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be > 0, got {value}")
+
+
+def _check_values(cfg: Config) -> None:
+    """Range checks that types alone do not express."""
+    _positive(cfg, "f_in", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state", "d_conv",
+              "expand", "step_num_in", "stride", "batch_size", "max_epoch", "patience", "lr", "lr_step_size",
+              "temperature", "temporal_unit", "score_batch_size", "vus_buffer", "workers", "cpus_per_job")
+    for name in ("val_ratio", "pot_risk", "pot_level", "val_quantile", "pca_variance", "lr_gamma"):
+        value = getattr(cfg, name)
+        if not 0.0 < value < 1.0 and not (name in ("pca_variance", "lr_gamma") and value == 1.0):
+            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be in (0, 1), got {value}")
+    for name in ("dropout", "beta"):
+        value = getattr(cfg, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be in [0, 1], got {value}")
+    for name in ("alpha", "gamma", "gpus_per_job"):
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be >= 0, got {getattr(cfg, name)}")
+    if cfg.num_threads < 0:
+        raise ConfigError(f"config key 'num_threads' (section {cfg.data_name}) must be >= 0, got {cfg.num_threads}")
+    if cfg.range is not None and not 1 <= cfg.range[0] <= cfg.range[1]:
+        raise ConfigError(f"config key 'range' (section {cfg.data_name}) must be [first, last] with 1 <= first <= last, got {list(cfg.range)}")
+    if cfg.model == "sensitive_hue" and cfg.dim_model % cfg.head_num:
+        raise ConfigError(f"config key 'head_num' (section {cfg.data_name}): dim_model {cfg.dim_model} is not divisible by head_num {cfg.head_num}")
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if origin is tuple:
+        return f"list of {_type_name(typing.get_args(hint)[0])}"
+    if origin is dict:
+        key, value = typing.get_args(hint)
+        return f"mapping of {_type_name(key)} to {_type_name(value)}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(value: Any, hint: Any, key: str, section: str) -> Any:
+    """Check `value` against the annotation `hint`; return it in the dataclass's form."""
+
+    def fail() -> ConfigError:
+        return ConfigError(f"config key '{key}' (section {section}) must be {_type_name(hint)}, got {value!r}")
+
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(value, inner, key, section)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise fail()
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise fail()
+        args = typing.get_args(hint)
+        item_hint = args[0]
+        items = tuple(_coerce(v, item_hint, key, section) for v in value)
+        if args[-1] is not Ellipsis and len(items) != len(args):
+            raise ConfigError(f"config key '{key}' (section {section}) must be a list of {len(args)} values, got {value!r}")
+        return items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise fail()
+        key_hint, value_hint = typing.get_args(hint)
+        out = {}
+        for k, v in value.items():
+            if key_hint is int and isinstance(k, str) and k.lstrip("-").isdigit():
+                k = int(k)
+            out[_coerce(k, key_hint, key, section)] = _coerce(v, value_hint, key, section)
+        return out
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise fail()
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail()
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail()
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise fail()
+        return value
+    raise fail()
+
+
+def _coerce_section(values: dict[str, Any], section: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{key}' in section {section}{hint}; valid keys: {', '.join(FIELDS)}")
+        out[key] = _coerce(value, _HINTS[key], key, section)
+    return out
+
+
+def _build(values: dict[str, Any], section: str) -> Config:
+    missing = [name for name in REQUIRED if name not in values]
+    if missing:
+        raise ConfigError(f"missing required config key '{missing[0]}' in section {section} (required in every dataset section: {', '.join(REQUIRED)})")
+    return Config(**values)
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping with `yaml.safe_load`; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass --config_path config/star.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of sections ({SHARED}, {', '.join(DATASETS)})")
+    for name, section in data.items():
+        if name != SHARED and name not in DATASETS:
+            raise ConfigError(f"config file {path}: unknown section '{name}'; valid sections: {SHARED}, {', '.join(DATASETS)}")
+        if section is not None and not isinstance(section, dict):
+            raise ConfigError(f"config file {path}: section '{name}' must be a mapping of keys to values")
+    return data
+
+
+def check_data_name(data_name: str) -> str:
+    if data_name not in DATASETS:
+        close = difflib.get_close_matches(data_name, DATASETS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"unknown dataset '{data_name}'{hint}; valid names: {', '.join(DATASETS)}")
+    return data_name
+
+
+def load_config(path: str | os.PathLike, data_name: str, overlays: tuple[str | os.PathLike, ...] = (),
+                overrides: dict[str, Any] | None = None) -> Config:
+    """Load `shared` + `data_name`'s section of `path`, then overlays, then CLI overrides.
+
+    `overrides` holds CLI values; entries that are None mean "not given" and are skipped.
+    """
+    check_data_name(data_name)
+    values: dict[str, Any] = {}
+    for source in (path, *overlays):
+        document = read_yaml(source)
+        if source == path and data_name not in document:
+            raise ConfigError(f"config file {path} has no section '{data_name}'; add one (see config/star.yaml)")
+        for section in (SHARED, data_name):
+            values.update(_coerce_section(document.get(section) or {}, f"{section} of {source}"))
+    if overrides:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(_coerce_section(given, "command line"))
+    values["data_name"] = data_name
+    return _build(values, f"{data_name} of {path}")
