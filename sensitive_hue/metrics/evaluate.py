@@ -1,0 +1,211 @@
+"""The metrics entry points: every metric for one entity or for a pooled multi-entity dataset.
+
+One code path serves both: an entity is a dataset of one. Pooling rules (see `AGGREGATION`)
+follow the paper where it has one (each entity thresholded on its own, predictions
+concatenated) and are stated for the rest. Results are nested JSON-able dicts; values that are
+undefined (e.g. no anomaly in the labels) are None, never NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from .affiliation import affiliation
+from .auc import auc_pr, auc_roc
+from .checks import check_scores, check_values
+from .f1 import best_f1_checked, counts_at_threshold, prf
+from .pak import K_VALUES, pa_k_auc, pa_k_best_checked, pa_k_counts
+from .segments import segments
+from .thresholds import pot_fit, quantile_threshold
+from .vus import vus
+
+VUS_THRESHOLDS = 250  # thresholds per buffer length, as the VUS reference implementation
+PAPER_NOTE = "threshold tuned on test labels (oracle); PA = point adjustment"
+PA_K_NOTE = "for each K the best threshold on the test labels (oracle); K=0 equals f1_pa, K=100 equals f1"
+AGGREGATION = {
+    "paper_protocol": "each entity thresholded on its own test labels (oracle, as the paper), predictions concatenated, "
+    "then precision/recall/F1 with and without PA; an entity without anomalies flags nothing",
+    "label_free": "each entity thresholded from its own validation scores, predictions concatenated",
+    "continuous": "computed on the concatenated scores and labels: entity score scales are mixed, so a detector whose "
+    "scales differ across entities is penalised even if it ranks well within each",
+    "pa_k": "for each K, each entity at its own best threshold for that K, counts summed",
+    "affiliation": "concatenated oracle predictions (each entity at its paper_protocol.f1 threshold) against concatenated labels",
+}
+_SETTINGS = ("pot_risk", "pot_level", "val_quantile", "vus_buffer")
+
+
+def _settings(cfg) -> dict:
+    from ..config import FIELDS
+
+    values = {name: getattr(cfg, name) if cfg is not None else FIELDS[name].default for name in _SETTINGS}
+    return {**values, "vus_thresholds": VUS_THRESHOLDS}
+
+
+def _checked(entities) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    if len(entities) == 0:
+        raise DataError("no entity to evaluate: the list of (scores, labels, val_scores) is empty")
+    out = []
+    for i, entity in enumerate(entities):
+        scores, labels, val = (tuple(entity) + (None,))[:3]
+        prefix = "" if len(entities) == 1 else f"entity {i} "
+        scores, labels = check_scores(scores, labels, scores_name=f"{prefix}scores", labels_name=f"{prefix}labels")
+        val = None if val is None else check_values(val, name=f"{prefix}validation scores")
+        out.append((scores, labels, val))
+    return out
+
+
+def _prf_dict(tp: int, fp: int, fn: int, suffix: str = "") -> dict:
+    if tp + fn == 0:
+        return {f"f1{suffix}": None, f"precision{suffix}": None, f"recall{suffix}": None}
+    precision, recall, f1 = prf(tp, fp, fn)
+    return {f"f1{suffix}": f1, f"precision{suffix}": precision, f"recall{suffix}": recall}
+
+
+def _counts(result: dict) -> tuple[int, int, int]:
+    return result["tp"], result["fp"], result["fn"]
+
+
+def _sum_counts(counts) -> tuple[int, int, int]:
+    """Element-wise sum of (tp, fp, fn) tuples."""
+    counts = list(counts)
+    return tuple(int(sum(c[i] for c in counts)) for i in range(3))
+
+
+def _paper_protocol(entities, best, best_pa) -> dict:
+    out = {**_prf_dict(*_sum_counts(map(_counts, best_pa)), "_pa"), **_prf_dict(*_sum_counts(map(_counts, best)))}
+    if len(entities) == 1:
+        out["threshold_pa"], out["threshold"] = best_pa[0]["threshold"], best[0]["threshold"]
+    else:
+        out["thresholds_pa"] = [r["threshold"] for r in best_pa]
+        out["thresholds"] = [r["threshold"] for r in best]
+    out["note"] = PAPER_NOTE
+    return out
+
+
+def _predictions(entities, thresholds) -> np.ndarray:
+    """Concatenated binary predictions; a None threshold flags nothing."""
+    parts = [scores >= t if t is not None else np.zeros(len(scores), bool) for (scores, _, _), t in zip(entities, thresholds)]
+    return np.concatenate(parts)
+
+
+def _at_thresholds(entities, thresholds, labels_all) -> dict:
+    """F1 with/without PA, PA%K AUC and affiliation F1 of per-entity thresholds, pooled."""
+    plain = [counts_at_threshold(s, y, t, False) for (s, y, _), t in zip(entities, thresholds)]
+    adjusted = [counts_at_threshold(s, y, t, True) for (s, y, _), t in zip(entities, thresholds)]
+    out = {**_prf_dict(*_sum_counts(plain)), **_prf_dict(*_sum_counts(adjusted), "_pa")}
+    pak = [pa_k_counts(s, y, t) for (s, y, _), t in zip(entities, thresholds)]
+    tp = np.sum([p[0] for p in pak], axis=0)
+    fp, n_pos = sum(p[1] for p in pak), sum(p[2] for p in pak)
+    out["pa_k_auc"] = pa_k_auc([prf(int(t), fp, n_pos - int(t))[2] for t in tp]) if n_pos else None
+    pred = _predictions(entities, thresholds)
+    aff = affiliation(pred, labels_all)
+    out["affiliation_f1"] = None if aff is None else aff["f1"]
+    out["n_predicted"] = int(pred.sum())
+    return out
+
+
+def _entity_thresholds(entities, method) -> list[float]:
+    """One threshold per entity from its validation scores; a failure names the entity."""
+    thresholds = []
+    for i, (_, _, val) in enumerate(entities):
+        try:
+            thresholds.append(method(val))
+        except DataError as exc:
+            raise DataError(str(exc) if len(entities) == 1 else f"entity {i}: {exc}") from None
+    return thresholds
+
+
+def _label_free(entities, settings, labels_all) -> dict:
+    methods = {
+        "pot": lambda val: pot_fit(val, settings["pot_risk"], settings["pot_level"]).threshold,
+        "val_quantile": lambda val: quantile_threshold(val, settings["val_quantile"]),
+    }
+    out = {}
+    for name, method in methods.items():
+        try:
+            thresholds = _entity_thresholds(entities, method)
+        except DataError as exc:
+            out[name] = {"threshold": None, "message": str(exc)}
+            continue
+        key = {"threshold": thresholds[0]} if len(entities) == 1 else {"thresholds": thresholds}
+        out[name] = {**key, **_at_thresholds(entities, thresholds, labels_all)}
+    return out
+
+
+def _continuous(scores, labels, settings) -> dict:
+    volume = vus(scores, labels, settings["vus_buffer"], VUS_THRESHOLDS)
+    return {
+        "auc_roc": auc_roc(scores, labels),
+        "auc_pr": auc_pr(scores, labels),
+        "vus_roc": None if volume is None else volume["vus_roc"],
+        "vus_pr": None if volume is None else volume["vus_pr"],
+    }
+
+
+def _pa_k(entities) -> dict:
+    curves = [pa_k_best_checked(s, y) for s, y, _ in entities]
+    curves = [c for c in curves if c is not None]
+    if not curves:
+        return {"auc": None, "f1_at_k": None, "note": PA_K_NOTE}
+    f1 = [prf(*_sum_counts(_counts(c[k]) for c in curves))[2] for k in range(len(K_VALUES))]
+    return {"auc": pa_k_auc(f1), "f1_at_k": f1, "note": PA_K_NOTE}
+
+
+def _message(labels: np.ndarray) -> str | None:
+    if not labels.any():
+        return "no anomaly in the labels: F1, PA%K, AUC, VUS and affiliation are undefined (null); label-free thresholds still report n_predicted (false alarms)"
+    if labels.all():
+        return "every point is labelled anomalous: AUC-ROC, AUC-PR and VUS are undefined (null)"
+    return None
+
+
+def _evaluate(entities, cfg) -> dict:
+    settings = _settings(cfg)
+    scores = np.concatenate([s for s, _, _ in entities])
+    labels = np.concatenate([y for _, y, _ in entities])
+    best = [best_f1_checked(s, y, False) for s, y, _ in entities]
+    best_pa = [best_f1_checked(s, y, True) for s, y, _ in entities]
+    oracle_pred = _predictions(entities, [r["threshold"] for r in best])
+    aff = affiliation(oracle_pred, labels)
+    result = {
+        "n_points": int(len(labels)),
+        "n_segments": int(sum(len(segments(y)[0]) for _, y, _ in entities)),
+        "anomaly_ratio": float(labels.mean()),
+        "message": _message(labels),
+        "settings": settings,
+        "paper_protocol": _paper_protocol(entities, best, best_pa),
+        "continuous": _continuous(scores, labels, settings),
+        "pa_k": _pa_k(entities),
+        "affiliation": {
+            "precision": None if aff is None else aff["precision"],
+            "recall": None if aff is None else aff["recall"],
+            "f1": None if aff is None else aff["f1"],
+            **({"threshold": best[0]["threshold"]} if len(entities) == 1 else {}),
+            "note": "binary predictions at the oracle threshold of paper_protocol.f1",
+        },
+    }
+    if all(val is not None for _, _, val in entities):
+        result["label_free"] = _label_free(entities, settings, labels)
+    return result
+
+
+def evaluate_entity(scores, labels, val_scores=None, *, cfg=None) -> dict:
+    """Every metric for one entity (see `METRIC_DOCS`); `label_free` only when `val_scores` is given.
+
+    `cfg` supplies pot_risk, pot_level, val_quantile and vus_buffer (defaults of `Config` when None).
+    """
+    return _evaluate(_checked([(scores, labels, val_scores)]), cfg)
+
+
+def evaluate_overall(entities, *, cfg=None) -> dict:
+    """Every metric pooled over entities given as (scores, labels, val_scores) tuples (see `AGGREGATION`).
+
+    `label_free` appears only when every entity has validation scores.
+    """
+    entities = _checked(entities)
+    result = _evaluate(entities, cfg)
+    result["n_entities"] = len(entities)
+    result["entities_without_anomaly"] = [i for i, (_, y, _) in enumerate(entities) if not y.any()]
+    result["aggregation"] = AGGREGATION
+    return result
