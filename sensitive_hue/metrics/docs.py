@@ -34,6 +34,8 @@ METRIC_DOCS: dict[str, dict[str, str]] = {
         "definition": "threshold of f1; multi-entity: `thresholds`, one per entity",
         "source": "-",
     },
+    "paper_protocol.thresholds_pa": {"definition": "multi-entity: threshold_pa of each entity (null: no anomaly, nothing flagged)", "source": "-"},
+    "paper_protocol.thresholds": {"definition": "multi-entity: threshold of each entity (null: no anomaly, nothing flagged)", "source": "-"},
     "paper_protocol.note": {"definition": "reminder that these figures use the test labels to pick the threshold", "source": "-"},
     "label_free.pot": {
         "definition": "threshold from the validation scores only, by POT (GPD tail fit, risk `pot_risk`, initial level "
@@ -82,6 +84,7 @@ METRIC_DOCS: dict[str, dict[str, str]] = {
     },
     "affiliation.f1": {"definition": "harmonic mean of affiliation precision and recall", "source": "Huet et al., KDD 2022"},
     "affiliation.threshold": {"definition": "threshold of the binary predictions scored (oracle, as paper_protocol.f1)", "source": "-"},
+    "affiliation.note": {"definition": "which predictions the affiliation figures score", "source": "-"},
     "n_entities": {"definition": "multi-entity only: entities pooled", "source": "-"},
     "entities_without_anomaly": {
         "definition": "multi-entity only: 0-based indices of entities with no labelled anomaly (their oracle threshold flags nothing)",
