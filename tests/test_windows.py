@@ -1,0 +1,94 @@
+"""Windows by index arithmetic: starts, seeded split, batches, deterministic shuffles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sensitive_hue.data.windows import WindowLoader, split_train_val, window_starts
+from sensitive_hue.errors import DataError
+
+
+def test_window_starts():
+    assert window_starts(10, 4, 1).tolist() == [0, 1, 2, 3, 4, 5, 6]
+    assert window_starts(10, 4, 3).tolist() == [0, 3, 6]
+    assert window_starts(4, 4, 1).tolist() == [0]
+    assert window_starts(10, 4, 1).dtype == np.int64
+    with pytest.raises(DataError, match=r"SMAP A-5: window length 100 \(config key step_num_in\) is longer than the "
+                                        r"series \(99 rows\); lower step_num_in"):
+        window_starts(99, 100, 1, name="SMAP A-5")
+
+
+@settings(max_examples=50, deadline=None)
+@given(length=st.integers(1, 300), window=st.integers(1, 50), stride=st.integers(1, 20))
+def test_window_starts_cover_the_series_within_bounds(length, window, stride):
+    if window > length:
+        return
+    starts = window_starts(length, window, stride)
+    assert starts[0] == 0 and starts[-1] + window <= length and starts[-1] + window + stride > length
+    assert np.all(np.diff(starts) == stride)
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    starts = window_starts(1000, 10, 1)
+    train, val = split_train_val(starts, 0.1, seed=7)
+    assert len(val) == 99 and len(train) == len(starts) - 99
+    assert np.array_equal(np.sort(np.concatenate([train, val])), starts)
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+    again_train, again_val = split_train_val(starts, 0.1, seed=7)
+    assert np.array_equal(again_val, val) and np.array_equal(again_train, train)
+    assert not np.array_equal(split_train_val(starts, 0.1, seed=8)[1], val)
+    assert val.min() < 500 < val.max()  # random positions, not the tail of the series
+
+
+def test_split_needs_two_windows():
+    assert [len(part) for part in split_train_val(np.arange(2), 0.1, 0)] == [1, 1]
+    with pytest.raises(DataError, match="only 1 training window"):
+        split_train_val(np.arange(1), 0.1, 0)
+
+
+def make_series(rows=50, features=3):
+    return np.arange(rows * features, dtype=np.float32).reshape(rows, features)
+
+
+def test_batches_are_the_windows_in_order():
+    series = make_series()
+    starts = window_starts(50, 5, 2)
+    loader = WindowLoader(series, starts, window=5, batch_size=4, shuffle=False)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 6 and [b.shape[0] for b in batches] == [4] * 5 + [3]  # 23 windows
+    stacked = torch.cat(batches)
+    assert stacked.dtype == torch.float32 and stacked.shape == (len(starts), 5, 3)
+    for row, start in zip(stacked, starts):
+        np.testing.assert_array_equal(row.numpy(), series[start:start + 5])
+    assert np.shares_memory(loader.series, series)  # the series is used in place, not copied
+
+
+def test_shuffle_is_a_function_of_seed_and_epoch():
+    series = make_series(200)
+    starts = window_starts(200, 8, 1)
+    loader = WindowLoader(series, starts, window=8, batch_size=16, shuffle=True, seed=3)
+    firsts = lambda: [b[:, 0, 0].numpy() / 3 for b in loader]  # window start = first value / features
+    epoch0 = np.concatenate(firsts())
+    assert sorted(epoch0.astype(int).tolist()) == starts.tolist()  # each window exactly once
+    assert not np.array_equal(epoch0, starts)
+    np.testing.assert_array_equal(np.concatenate(firsts()), epoch0)  # iterating again: same epoch, same order
+    loader.set_epoch(1)
+    epoch1 = np.concatenate(firsts())
+    assert not np.array_equal(epoch1, epoch0)
+    resumed = WindowLoader(series, starts, window=8, batch_size=16, shuffle=True, seed=3)
+    resumed.set_epoch(1)
+    np.testing.assert_array_equal(np.concatenate([b[:, 0, 0].numpy() / 3 for b in resumed]), epoch1)
+    other_seed = WindowLoader(series, starts, window=8, batch_size=16, shuffle=True, seed=4)
+    assert not np.array_equal(other_seed.order(), loader.order())
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="window starts"):
+        WindowLoader(make_series(), np.array([0, 46]), window=5, batch_size=2, shuffle=False)
+    with pytest.raises(ValueError, match="2-D"):
+        WindowLoader(np.zeros(10, dtype=np.float32), np.array([0]), window=5, batch_size=2, shuffle=False)
+    assert len(WindowLoader(make_series(), np.array([], dtype=np.int64), 5, 4, shuffle=True)) == 0
