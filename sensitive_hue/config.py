@@ -263,7 +263,8 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 def check_data_name(data_name: str) -> str:
     if data_name not in DATASETS:
-        close = difflib.get_close_matches(data_name, DATASETS, n=1)
+        by_case = {name.lower(): name for name in DATASETS}
+        close = [by_case[data_name.lower()]] if data_name.lower() in by_case else difflib.get_close_matches(data_name, DATASETS, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(f"unknown dataset '{data_name}'{hint}; valid names: {', '.join(DATASETS)}")
     return data_name

@@ -83,3 +83,8 @@ def test_dict_round_trip():
     assert cfg.replace(stride=7).stride == 7
     with pytest.raises(ConfigError):
         cfg.replace(stride=-1)
+
+
+def test_dataset_name_suggestion_ignores_case():
+    with pytest.raises(ConfigError, match="did you mean 'SMAP'"):
+        load_config(STAR, "smap")
