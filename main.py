@@ -1,0 +1,83 @@
+"""Train, score and evaluate SensitiveMamba (or a control) on a dataset; `--test` evaluates saved models.
+
+    python main.py --config_path config/star.yaml --data_name demo
+    python main.py --config_path config/star.yaml --data_name MSL --raw_dir ../shared/datasets --entities M-6 3
+    python main.py --config_path config/star.yaml --data_name MSL --test
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from sensitive_hue.cli import run_cli
+from sensitive_hue.config import MODELS, load_config
+from sensitive_hue.errors import ConfigError
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"--set {text}: the value is not valid YAML") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description=__doc__.splitlines()[0])
+    p.add_argument("--config_path", default="config/star.yaml", help="YAML config (default: config/star.yaml)")
+    p.add_argument("--data_name", default="demo", help="SWaT | SMD | MSL | SMAP | demo | csv (default: demo)")
+    p.add_argument("--overlay", action="append", default=[], metavar="FILE",
+                   help="extra config file(s) with the same sections, applied in order after --config_path")
+    p.add_argument("--test", action="store_true", help="evaluate the models saved in --out_dir, no training")
+    p.add_argument("--entities", nargs="+", metavar="E",
+                   help="entities to run: names (e.g. M-6) or 1-based indices in the documented order")
+    p.add_argument("--out_dir", default="sensitive_hue/model_states", help="where outputs go (<out_dir>/<dataset>/)")
+    p.add_argument("--raw_dir", default="data", help="raw downloads (default: data)")
+    p.add_argument("--processed_dir", default="data/processed", help="processed arrays (default: data/processed)")
+    p.add_argument("--no_plots", action="store_true", help="skip the PNG figures")
+    g = p.add_argument_group("config overrides (take precedence over the YAML)")
+    g.add_argument("--model", choices=MODELS, help="detector: the network, the attention encoder, or a control")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    g.add_argument("--mamba_backend", choices=("auto", "torch", "cuda"))
+    g.add_argument("--max_epoch", type=int)
+    g.add_argument("--batch_size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--num_threads", type=int, help="torch CPU threads (0 = torch's default)")
+    g.add_argument("--no_contrastive", action="store_const", const=False, dest="contrastive",
+                   help="ablation: train without the contrastive loss")
+    g.add_argument("--no_uncertainty", action="store_const", const=False, dest="uncertainty",
+                   help="ablation: no log-precision head (plain MSE loss and score)")
+    g.add_argument("--set", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                   help="any other config key, e.g. --set stride=5 --set select_pos=tail")
+    return p
+
+
+OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_size", "lr", "num_threads",
+             "contrastive", "uncertainty")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {key: getattr(args, key) for key in OVERRIDES}
+    for key, value in args.set:
+        if key in overrides and overrides[key] is not None:
+            raise ConfigError(f"--set {key}=... repeats --{key}; give it once")
+        overrides[key] = value
+    cfg = load_config(args.config_path, args.data_name, overlays=tuple(args.overlay), overrides=overrides)
+
+    from sensitive_hue.pipeline import run_dataset  # after the config is valid: torch import is slow
+
+    run_dataset(cfg, raw_dir=args.raw_dir, processed_dir=args.processed_dir, out_dir=args.out_dir,
+                entities=args.entities, test_only=args.test, plots=not args.no_plots,
+                command=["main.py", *(sys.argv[1:] if argv is None else argv)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,180 @@
+"""Figures a user inspects after a run (matplotlib, Agg backend, written atomically as PNG).
+
+- `reconstruction.png`: input vs reconstruction for a few features (all when there are few,
+  else those that contribute most to the score; the title says which), the anomaly score below
+  with the labelled anomaly segments shaded and the thresholds drawn.
+- `fn_visualize.png`: predictions vs labels with false negatives shaded, before and after point
+  adjustment at the paper-protocol (test-label) thresholds, and at the label-free threshold.
+Long series are drawn as min/max envelopes over bins, so spikes stay visible.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import io  # noqa: E402
+
+MAX_FEATURES = 6  # feature panels in reconstruction.png
+MAX_BINS = 3000  # longer series are drawn as min/max envelopes over this many bins
+SEGMENT_COLOR, FN_COLOR = "#f4a6a6", "#d62728"
+
+
+@dataclass
+class Threshold:
+    """A horizontal line on the score panel."""
+
+    value: float | np.ndarray  # a number, or one value per point (per-entity thresholds, concatenated)
+    label: str
+    color: str
+    style: str = "--"
+
+
+def top_features(ranking: Sequence[int], n_features: int, limit: int = MAX_FEATURES) -> list[int]:
+    """All features when there are at most `limit`, else the first `limit` of `ranking`."""
+    if n_features <= limit:
+        return list(range(n_features))
+    return [int(i) for i in ranking[:limit]]
+
+
+def feature_ranking(contributions: np.ndarray, ignore_dims: Sequence[int] = ()) -> list[int]:
+    """Features ordered by their 99th-percentile normalised score (what drives the max), counted ones first."""
+    p99 = np.percentile(contributions, 99, axis=0)
+    order = sorted(range(contributions.shape[1]), key=lambda f: (f in set(ignore_dims), -p99[f], f))
+    return order
+
+
+def _bins(length: int) -> Optional[np.ndarray]:
+    """Bin edges for series longer than MAX_BINS, else None (draw every point)."""
+    return None if length <= MAX_BINS else np.linspace(0, length, MAX_BINS + 1).astype(np.int64)
+
+
+def _envelope(ax, values: np.ndarray, edges: Optional[np.ndarray], **style) -> None:
+    if edges is None:
+        ax.plot(np.arange(len(values)), values, **style)
+        return
+    low = np.minimum.reduceat(values, edges[:-1])
+    high = np.maximum.reduceat(values, edges[:-1])
+    x = edges[:-1]
+    ax.fill_between(x, low, high, step="post", color=style.get("color"), alpha=0.6, linewidth=0)
+    ax.plot(x, high, drawstyle="steps-post", **{**style, "linewidth": 0.6})
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end-exclusive) of each run of True."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    change = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(change[0::2].tolist(), change[1::2].tolist()))
+
+
+def _shade(ax, mask: np.ndarray, edges: Optional[np.ndarray], color: str, label: Optional[str] = None) -> None:
+    """Shade the runs of `mask` (merged per bin for long series so the figure stays light)."""
+    if edges is not None:
+        hit = np.maximum.reduceat(mask.astype(np.int8), edges[:-1]) > 0
+        runs = [(int(edges[a]), int(edges[b])) for a, b in _runs(hit)]
+    else:
+        runs = _runs(mask)
+    for i, (start, end) in enumerate(runs):
+        ax.axvspan(start - 0.5, end - 0.5, color=color, alpha=0.35, linewidth=0, label=label if i == 0 else None)
+
+
+def _boundaries(axes, boundaries: Sequence[tuple[int, str]]) -> None:
+    """Entity boundaries of concatenated series: a vertical line each, names when few."""
+    for ax in axes:
+        for position, _ in boundaries[1:]:
+            ax.axvline(position - 0.5, color="grey", linewidth=0.5, alpha=0.7)
+    if 1 < len(boundaries) <= 30:
+        for position, name in boundaries:
+            axes[-1].annotate(name, (position, 0.0), xycoords=("data", "axes fraction"), xytext=(2, 2),
+                              textcoords="offset points", fontsize=6, va="bottom", color="dimgrey",
+                              rotation=90 if len(boundaries) > 8 else 0)
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    io.write_bytes(path, buffer.getvalue())
+
+
+def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
+                        scores: np.ndarray, labels: np.ndarray, features: Sequence[int], thresholds: Sequence[Threshold],
+                        title: str, feature_names: Optional[Sequence[str]] = None,
+                        boundaries: Sequence[tuple[int, str]] = ()) -> None:
+    """Input vs reconstruction of `features`, then the score with segments shaded and thresholds drawn."""
+    n = len(features)
+    fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True,
+                             gridspec_kw={"height_ratios": [1] * n + [2]}, squeeze=False)
+    axes = axes[:, 0]
+    edges = _bins(len(scores))
+    anomalous = labels.astype(bool)
+    for ax, f in zip(axes[:-1], features):
+        _shade(ax, anomalous, edges, SEGMENT_COLOR)
+        _envelope(ax, series[:, f], edges, color="black", linewidth=0.7, label="input")
+        if reconstruction is not None:
+            _envelope(ax, reconstruction[:, f], edges, color="tab:blue", linewidth=0.7, alpha=0.8,
+                      label="reconstruction")
+        name = feature_names[f] if feature_names is not None else f"feature {f}"
+        ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+        ax.tick_params(labelsize=7)
+    if n:
+        axes[0].legend(loc="upper right", fontsize=7, ncol=2)
+    ax = axes[-1]
+    _shade(ax, anomalous, edges, SEGMENT_COLOR, label="labelled anomaly")
+    _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
+    for t in thresholds:
+        if np.ndim(t.value) == 0:
+            ax.axhline(float(t.value), color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
+        else:
+            ax.plot(np.arange(len(scores)), t.value, color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
+    low, high = np.percentile(scores, 0.5), float(np.max(scores))
+    top = max([high] + [float(np.max(t.value)) for t in thresholds])
+    if top - low > 20 * max(np.percentile(scores, 99) - low, 1e-9):  # a few huge spikes: keep the rest visible
+        ax.set_yscale("symlog", linthresh=max(abs(np.percentile(scores, 99)), 1e-3))
+    ax.set_ylabel("score", fontsize=8)
+    ax.set_xlabel("test time index", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    ax.tick_params(labelsize=7)
+    _boundaries(axes, boundaries)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+@dataclass
+class PredictionPanel:
+    """One row of fn_visualize.png: binary predictions and a caption (threshold, F1, ...)."""
+
+    predictions: np.ndarray
+    caption: str
+
+
+def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequence[PredictionPanel], title: str,
+                     boundaries: Sequence[tuple[int, str]] = ()) -> None:
+    """Labels vs predictions per panel, false negatives (labelled, not predicted) shaded red."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 1.9 * len(panels) + 0.8), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    edges = _bins(len(labels))
+    truth = labels.astype(bool)
+    for ax, panel in zip(axes, panels):
+        pred = panel.predictions.astype(bool)
+        _shade(ax, truth & ~pred, edges, FN_COLOR, label="false negative")
+        _envelope(ax, truth.astype(np.float32), edges, color="black", linewidth=0.8, label="label")
+        _envelope(ax, pred.astype(np.float32) * 0.8 + 0.1, edges, color="tab:blue", linewidth=0.8,
+                  label="prediction")
+        ax.set_ylim(-0.15, 1.25)
+        ax.set_yticks([0, 1])
+        ax.set_title(panel.caption, fontsize=8, loc="left")
+        ax.tick_params(labelsize=7)
+    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[-1].set_xlabel("test time index", fontsize=8)
+    _boundaries(axes, boundaries)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -1,0 +1,147 @@
+"""Per-point anomaly scores.
+
+Networks: every test point gets a score. Windows run at stride 1; point t takes the per-feature
+NLL from the window where it sits at `select_pos` (mid = window // 2, tail = window - 1); the
+first and last points, which no window holds at that position, take the first / last window.
+Detectors give raw per-feature scores (T, F); `ScoreStats` normalises each feature by the
+median and IQR of the *validation* raw scores (the paper fits them on test, a leak) and the
+point score is the max over features, leaving out the entity's `score_ignore_dims`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import Config
+from .data.windows import WindowLoader, window_starts
+from .errors import CheckpointError, ConfigError
+from .losses import pointwise_nll
+
+IQR_FLOOR_ABS = 1e-6  # IQR floor for features whose validation scores barely vary ...
+IQR_FLOOR_REL = 1e-3  # ... relative to the median IQR over features, so one flat feature cannot swamp the max
+
+
+def select_position(cfg: Config) -> int:
+    """Position inside a window that gives a point its score."""
+    return cfg.step_num_in // 2 if cfg.select_pos == "mid" else cfg.step_num_in - 1
+
+
+def _batches(series: np.ndarray, starts: np.ndarray, cfg: Config, desc: str):
+    loader = WindowLoader(series, starts, cfg.step_num_in, cfg.score_batch_size, shuffle=False)
+    return tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True, disable=len(loader) < 20)
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    recon, log_prec = model(x)[:2]
+    return pointwise_nll(x, recon, log_prec), recon
+
+
+@torch.inference_mode()
+def network_window_scores(model: torch.nn.Module, series: np.ndarray, starts: np.ndarray, cfg: Config,
+                          device: torch.device) -> np.ndarray:
+    """Raw per-feature NLL (N, F) at `select_pos` of the windows starting at `starts` (validation)."""
+    model.eval()
+    pos = select_position(cfg)
+    parts = [_forward(model, x.to(device))[0][:, pos].cpu().clone() for x in _batches(series, starts, cfg, "validation")]
+    return torch.cat(parts).numpy().astype(np.float64)
+
+
+@torch.inference_mode()
+def network_point_scores(model: torch.nn.Module, series: np.ndarray, cfg: Config,
+                         device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Raw per-feature NLL and reconstruction, both (T, F), one row per point of `series`."""
+    model.eval()
+    length, window, pos = len(series), cfg.step_num_in, select_position(cfg)
+    starts = window_starts(length, window, 1)
+    nll_parts, recon_parts = [], []
+    head = tail = None
+    for x in _batches(series, starts, cfg, "scoring"):
+        nll, recon = _forward(model, x.to(device))
+        nll, recon = nll.cpu(), recon.cpu()
+        if head is None:
+            head = (nll[0, :pos].clone(), recon[0, :pos].clone())
+        tail = (nll[-1, pos + 1:].clone(), recon[-1, pos + 1:].clone())
+        nll_parts.append(nll[:, pos].clone())  # clone: a view would keep the whole batch alive
+        recon_parts.append(recon[:, pos].clone())
+    nll = torch.cat([head[0], *nll_parts, tail[0]]).numpy().astype(np.float64)
+    recon = torch.cat([head[1], *recon_parts, tail[1]]).numpy()
+    assert len(nll) == length, (len(nll), length)
+    return nll, recon
+
+
+def ignored_dims(cfg: Config, entity_index: int, n_features: int) -> tuple[int, ...]:
+    """The entity's `score_ignore_dims` (keyed by its 1-based index in the documented order)."""
+    dims = tuple(sorted(set(cfg.score_ignore_dims.get(entity_index, ()))))
+    bad = [d for d in dims if not 0 <= d < n_features]
+    if bad:
+        raise ConfigError(f"config key 'score_ignore_dims' (section {cfg.data_name}): entity {entity_index} lists "
+                          f"dims {bad}, outside 0..{n_features - 1}")
+    if len(dims) == n_features:
+        raise ConfigError(f"config key 'score_ignore_dims' (section {cfg.data_name}): entity {entity_index} "
+                          "ignores every feature; leave at least one")
+    return dims
+
+
+@dataclass(frozen=True)
+class ScoreStats:
+    """Per-feature median and IQR of the validation raw scores, and the dims left out of the max."""
+
+    median: np.ndarray  # (F,) float64
+    iqr: np.ndarray  # (F,) float64, floored
+    ignore_dims: tuple[int, ...] = ()
+
+    @classmethod
+    def fit(cls, val_raw: np.ndarray, ignore_dims: tuple[int, ...] = ()) -> "ScoreStats":
+        q25, median, q75 = np.percentile(val_raw, [25, 50, 75], axis=0)
+        iqr = q75 - q25
+        positive = iqr[iqr > 0]
+        floor = max(IQR_FLOOR_ABS, IQR_FLOOR_REL * float(np.median(positive)) if positive.size else 0.0)
+        return cls(median=median, iqr=np.maximum(iqr, floor), ignore_dims=tuple(ignore_dims))
+
+    def contributions(self, raw: np.ndarray) -> np.ndarray:
+        """Normalised per-feature scores (T, F); ignored dims are kept here (for plots) but not in `combine`."""
+        return (raw - self.median) / self.iqr
+
+    def combine(self, contributions: np.ndarray) -> np.ndarray:
+        """Point scores (T,): the max over the features that count."""
+        keep = np.setdiff1d(np.arange(contributions.shape[1]), self.ignore_dims)
+        return contributions[:, keep].max(axis=1)
+
+    def to_state(self) -> dict:
+        return {"median": torch.from_numpy(self.median.copy()), "iqr": torch.from_numpy(self.iqr.copy()),
+                "ignore_dims": list(self.ignore_dims)}
+
+    @classmethod
+    def from_state(cls, state: dict, n_features: int) -> "ScoreStats":
+        try:
+            median = state["median"].numpy().astype(np.float64)
+            iqr = state["iqr"].numpy().astype(np.float64)
+            ignore = tuple(int(d) for d in state["ignore_dims"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint score statistics are malformed ({exc!r}); retrain without --test") from None
+        if median.shape != (n_features,) or iqr.shape != (n_features,):
+            raise CheckpointError(f"checkpoint score statistics cover {median.shape[0]} features, the data has "
+                                  f"{n_features}; retrain without --test")
+        return cls(median=median, iqr=iqr, ignore_dims=ignore)
+
+
+@dataclass
+class PointScores:
+    """Scores of every point of a series and what they are made of."""
+
+    scores: np.ndarray  # (T,) float64
+    contributions: np.ndarray  # (T, F) float64, normalised per-feature scores
+    reconstruction: Optional[np.ndarray]  # (T, F) float32, None for detectors without one
+
+
+def summarise(scores: np.ndarray) -> dict[str, float]:
+    """A few quantiles of a score array (stored with the checkpoint, shown in results)."""
+    qs = np.percentile(scores, [1, 25, 50, 75, 99])
+    return {"n": int(len(scores)), "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+            "min": float(np.min(scores)), "p01": float(qs[0]), "p25": float(qs[1]), "median": float(qs[2]),
+            "p75": float(qs[3]), "p99": float(qs[4]), "max": float(np.max(scores))}

@@ -1,0 +1,93 @@
+"""Detectors behind one interface: network, PCA and random controls; their checkpoint state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sensitive_hue.data.windows import split_train_val, window_starts
+from sensitive_hue.detectors import NetworkDetector, PCADetector, RandomDetector, build_detector
+from sensitive_hue.errors import CheckpointError
+
+from pipeline_fixtures import F_IN, synthetic_entity, tiny_config
+
+CPU = torch.device("cpu")
+
+
+def _fit(detector, train):
+    starts = window_starts(len(train), detector.cfg.step_num_in, detector.cfg.stride)
+    train_starts, val_starts = split_train_val(starts, detector.cfg.val_ratio, 0)
+    return detector.fit(train, train_starts, val_starts), val_starts
+
+
+@pytest.mark.parametrize("model, kind", [("sensitive_mamba", NetworkDetector), ("pca", PCADetector),
+                                         ("random", RandomDetector)])
+def test_build_detector_by_name(tmp_path, model, kind):
+    cfg, _ = tiny_config(tmp_path, model=model)
+    assert isinstance(build_detector(cfg, F_IN, CPU, 0), kind)
+
+
+def test_pca_scores_points_off_the_training_subspace(tmp_path):
+    cfg, _ = tiny_config(tmp_path, model="pca", pca_variance=0.9)
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(1, 4))
+    train = (rng.normal(size=(400, 1)) @ basis + 0.01 * rng.normal(size=(400, 4))).astype(np.float32)
+    detector = PCADetector(cfg, 4, CPU, 0)
+    _fit(detector, train)
+    assert detector.components.shape == (1, 4)
+    normal = (np.array([[2.0]]) @ basis).astype(np.float32)
+    direction = np.array([0.0, 0.0, 1.0, 0.0]) - basis[0] * basis[0, 2] / (basis[0] @ basis[0])
+    off = normal + (3.0 * direction / np.linalg.norm(direction)).astype(np.float32)  # 3 away from the subspace
+    raw, recon = detector.point_scores(np.vstack([normal, off]))
+    assert raw.shape == (2, 4) and recon.shape == (2, 4)
+    assert raw[0].sum() < 1e-3 and raw[1].sum() == pytest.approx(9.0, rel=0.01)
+    starts = np.array([0, 10])
+    np.testing.assert_array_equal(detector.window_scores(train, starts),
+                                  detector.point_scores(train)[0][starts + cfg.step_num_in // 2])
+
+
+def test_pca_state_round_trip_and_feature_check(tmp_path):
+    cfg, _ = tiny_config(tmp_path, model="pca")
+    train = synthetic_entity("e", 0).train
+    detector = PCADetector(cfg, F_IN, CPU, 0)
+    _fit(detector, train)
+    again = PCADetector(cfg, F_IN, CPU, 0)
+    again.load_state_dict(detector.state_dict())
+    np.testing.assert_array_equal(again.point_scores(train)[0], detector.point_scores(train)[0])
+    with pytest.raises(CheckpointError, match="3 features, the data has 5"):
+        PCADetector(cfg, 5, CPU, 0).load_state_dict(detector.state_dict())
+
+
+def test_random_detector_is_seeded_uniform_and_ignores_the_data(tmp_path):
+    cfg, _ = tiny_config(tmp_path, model="random")
+    series = synthetic_entity("e", 0).test
+    a, b = RandomDetector(cfg, F_IN, CPU, 11), RandomDetector(cfg, F_IN, CPU, 11)
+    raw, recon = a.point_scores(series)
+    assert recon is None and raw.shape == series.shape
+    assert 0 <= raw.min() and raw.max() < 1 and abs(raw.mean() - 0.5) < 0.05
+    np.testing.assert_array_equal(raw, b.point_scores(series * 100)[0])
+    assert not np.array_equal(raw, RandomDetector(cfg, F_IN, CPU, 12).point_scores(series)[0])
+    assert not np.array_equal(a.window_scores(series, np.arange(len(series))), raw)  # separate streams
+    c = RandomDetector(cfg, F_IN, CPU, 0)
+    c.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(c.point_scores(series)[0], raw)
+
+
+def test_network_state_round_trip_and_shape_mismatch(tmp_path):
+    cfg, _ = tiny_config(tmp_path, max_epoch=1)
+    entity = synthetic_entity("e", 0)
+    torch.manual_seed(0)
+    detector = NetworkDetector(cfg, F_IN, CPU, 0)
+    summary, val_starts = _fit(detector, entity.train)
+    assert summary.epochs_run == 1 and len(summary.history) == 1
+    torch.manual_seed(1)
+    again = NetworkDetector(cfg, F_IN, CPU, 0)
+    again.load_state_dict(detector.state_dict())
+    raw, recon = detector.point_scores(entity.test)
+    np.testing.assert_array_equal(again.point_scores(entity.test)[0], raw)
+    assert raw.shape == entity.test.shape and recon.shape == entity.test.shape
+    assert detector.window_scores(entity.train, val_starts).shape == (len(val_starts), F_IN)
+    wider, _ = tiny_config(tmp_path, dim_model=32)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        NetworkDetector(wider, F_IN, CPU, 0).load_state_dict(detector.state_dict())

@@ -1,0 +1,93 @@
+"""Scoring: every point gets a score from the right window position; validation-fitted normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sensitive_hue.errors import CheckpointError, ConfigError
+from sensitive_hue.scoring import (ScoreStats, ignored_dims, network_point_scores, network_window_scores,
+                                   select_position)
+
+from pipeline_fixtures import tiny_config
+
+
+class PositionModel(torch.nn.Module):
+    """Reconstructs x + (position in the window), no uncertainty: the squared error is position**2,
+    and reconstruction - input reveals which window position a point's score came from."""
+
+    def forward(self, x, mask=None, return_latent=False):
+        position = torch.arange(x.shape[1], dtype=x.dtype)[None, :, None]
+        return x + position, None
+
+
+def _series(length: int, features: int = 2) -> np.ndarray:
+    return (np.arange(length * features, dtype=np.float32).reshape(length, features) * 10)
+
+
+def _expected_positions(length: int, window: int, pos: int) -> np.ndarray:
+    t = np.arange(length)
+    start = np.clip(t - pos, 0, length - window)  # the window holding t at `pos`, else the nearest one
+    return t - start
+
+
+@pytest.mark.parametrize("select_pos", ["mid", "tail"])
+@pytest.mark.parametrize("length", [16, 17, 50, 133])
+def test_every_point_scored_from_its_window_position(tmp_path, select_pos, length):
+    cfg, _ = tiny_config(tmp_path, select_pos=select_pos, score_batch_size=7)
+    series = _series(length)
+    raw, recon = network_point_scores(PositionModel(), series, cfg, torch.device("cpu"))
+    pos = select_position(cfg)
+    assert pos == (8 if select_pos == "mid" else 15)
+    assert raw.shape == series.shape and recon.shape == series.shape
+    positions = _expected_positions(length, cfg.step_num_in, pos)
+    np.testing.assert_array_equal(recon - series, np.repeat(positions[:, None], 2, axis=1))
+    np.testing.assert_array_equal(raw, np.repeat(positions[:, None] ** 2, 2, axis=1).astype(np.float64))
+    if length >= 2 * cfg.step_num_in:
+        assert (positions[pos:length - cfg.step_num_in + pos + 1] == pos).all()
+
+
+def test_window_scores_take_select_pos(tmp_path):
+    cfg, _ = tiny_config(tmp_path, score_batch_size=3)
+    raw = network_window_scores(PositionModel(), _series(60), np.array([0, 5, 44, 7]), cfg, torch.device("cpu"))
+    np.testing.assert_array_equal(raw, np.full((4, 2), float(select_position(cfg)) ** 2))
+
+
+def test_series_shorter_than_a_window_is_a_clear_error(tmp_path):
+    cfg, _ = tiny_config(tmp_path)
+    with pytest.raises(Exception, match="step_num_in"):
+        network_point_scores(PositionModel(), _series(10), cfg, torch.device("cpu"))
+
+
+def test_score_stats_normalise_by_validation_median_and_iqr():
+    rng = np.random.default_rng(0)
+    val = np.column_stack([rng.normal(5, 2, 1001), rng.normal(-3, 0.5, 1001), np.full(1001, 2.0)])
+    stats = ScoreStats.fit(val, ignore_dims=(0,))
+    np.testing.assert_allclose(stats.median[:2], np.median(val[:, :2], axis=0))
+    q75, q25 = np.percentile(val[:, 1], [75, 25])
+    assert stats.iqr[1] == pytest.approx(q75 - q25)
+    assert 0 < stats.iqr[2] < 1e-2  # constant feature: floored, never a division by zero
+    test = np.array([[1e6, -3.0, 2.0], [5.0, 10.0, 2.0]])
+    contributions = stats.contributions(test)
+    assert np.isfinite(contributions).all()
+    np.testing.assert_allclose(stats.combine(contributions), contributions[:, 1:].max(axis=1))  # dim 0 ignored
+
+
+def test_score_stats_round_trip_and_feature_count_check():
+    stats = ScoreStats.fit(np.random.default_rng(1).normal(size=(50, 4)), ignore_dims=(2,))
+    again = ScoreStats.from_state(stats.to_state(), 4)
+    np.testing.assert_array_equal(again.median, stats.median)
+    np.testing.assert_array_equal(again.iqr, stats.iqr)
+    assert again.ignore_dims == (2,)
+    with pytest.raises(CheckpointError, match="4 features, the data has 5"):
+        ScoreStats.from_state(stats.to_state(), 5)
+
+
+def test_ignored_dims_follow_the_entity_index(tmp_path):
+    cfg, _ = tiny_config(tmp_path, score_ignore_dims={3: [1], 8: [0, 2]})
+    assert ignored_dims(cfg, 3, 3) == (1,)
+    assert ignored_dims(cfg, 8, 3) == (0, 2)
+    assert ignored_dims(cfg, 1, 3) == ()
+    with pytest.raises(ConfigError, match="score_ignore_dims"):
+        ignored_dims(cfg, 8, 2)
