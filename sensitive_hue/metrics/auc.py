@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .checks import check_scores

@@ -35,13 +35,12 @@ def pa_k_auc(f1_at_k) -> float:
 
 
 def _sorted_segments(scores: np.ndarray, labels: np.ndarray):
-    """Anomalous scores grouped by segment, each group sorted in decreasing order."""
+    """Anomalous scores, their segment index, segment lengths, and the scores sorted decreasingly within each segment."""
     starts, ends = segments(labels)
     lengths = ends - starts
     seg_id = np.repeat(np.arange(len(starts)), lengths)
     anomalous = scores[labels == 1]
-    order = np.lexsort((-anomalous, seg_id))
-    return anomalous, seg_id, starts, lengths, anomalous[order]
+    return anomalous, seg_id, lengths, anomalous[np.lexsort((-anomalous, seg_id))]
 
 
 def pa_k_best(scores, labels, k_values=K_VALUES) -> list[dict] | None:
@@ -54,7 +53,7 @@ def pa_k_best_checked(scores: np.ndarray, labels: np.ndarray, k_values=K_VALUES)
     """`pa_k_best` on arrays already validated by `check_scores`."""
     if not labels.any():
         return None
-    anomalous, seg_id, _, lengths, grouped = _sorted_segments(scores, labels)
+    anomalous, seg_id, lengths, grouped = _sorted_segments(scores, labels)
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     neg_sorted = np.sort(scores[labels == 0])
     ones = np.ones(len(anomalous), dtype=np.int64)
