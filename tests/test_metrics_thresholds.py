@@ -15,6 +15,7 @@ def test_pot_on_exponential_finds_the_true_quantile(seed):
     assert fit.threshold == pytest.approx(-np.log(1e-4), rel=0.05)  # true 1 - 1e-4 quantile: 9.21
     assert abs(fit.shape) < 0.1 and fit.scale == pytest.approx(1.0, rel=0.1)  # exponential tail: GPD(0, 1)
     assert fit.n_peaks == 2000 and fit.level_used == 0.98
+    assert fit.to_dict()["threshold"] == fit.threshold
 
 
 def test_pot_on_normal_extrapolates_beyond_the_sample_quantile():

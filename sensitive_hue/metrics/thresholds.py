@@ -12,7 +12,7 @@ lowered to 1 - min_peaks / n (recorded as `level_used`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import genpareto
@@ -35,6 +35,10 @@ class PotFit:
     n_peaks: int
     n_scores: int
     risk: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (stored in checkpoints and results)."""
+        return asdict(self)
 
 
 def pot_fit(val_scores, risk: float = 1e-4, level: float = 0.98, min_peaks: int = MIN_PEAKS) -> PotFit:
