@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw_dir", default="data", help="raw downloads (default: data)")
     p.add_argument("--processed_dir", default="data/processed", help="processed arrays (default: data/processed)")
     p.add_argument("--no_plots", action="store_true", help="skip the PNG figures")
+    p.add_argument("--resume", action="store_true",
+                   help="keep entities already finished in --out_dir with the same config (interrupted runs)")
     g = p.add_argument_group("config overrides (take precedence over the YAML)")
     g.add_argument("--model", choices=MODELS, help="detector: the network, the attention encoder, or a control")
     g.add_argument("--seed", type=int)
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run_dataset(cfg, raw_dir=args.raw_dir, processed_dir=args.processed_dir, out_dir=args.out_dir,
                 entities=args.entities, test_only=args.test, plots=not args.no_plots,
-                command=["main.py", *(sys.argv[1:] if argv is None else argv)])
+                command=["main.py", *(sys.argv[1:] if argv is None else argv)], resume=args.resume)
     return 0
 
 

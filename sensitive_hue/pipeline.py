@@ -31,6 +31,7 @@ from .data.store import ProcessedEntity, list_entities, load_entity, select_enti
 from .data.windows import split_train_val, window_starts
 from .detectors import build_detector
 from .errors import CheckpointError, ConfigError, DataError
+from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
 from .metrics import check_scores, evaluate_entity, evaluate_overall, point_adjust, pot_fit, quantile_threshold
 from .scoring import PointScores, ScoreStats, ignored_dims, summarise
@@ -38,6 +39,9 @@ from .seeding import derive_seed, set_seed
 from .training import TrainState, epochs_csv
 
 CHECKPOINT_FORMAT = 1
+# Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
+RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
+                    "gpus_per_job", "entities", "score_batch_size")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
                    "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance")
@@ -245,6 +249,19 @@ def check_checkpoint_data(checkpoint: dict, path: Path, data: ProcessedEntity) -
 
 
 
+def finished_entity(layout: Layout, name: str, cfg: Config) -> bool:
+    """True when `name` already has result.json and a checkpoint trained with this config (for `--resume`);
+    a checkpoint of another config is a CheckpointError rather than a silent mix of settings."""
+    if not (layout.result(name).is_file() and layout.checkpoint(name).is_file()):
+        return False
+    stored, current = read_checkpoint(layout.checkpoint(name), cfg)["config"], cfg.to_dict()
+    changed = [key for key in current if key not in RESUME_FREE_KEYS and stored.get(key) != current[key]]
+    if changed:
+        raise CheckpointError(f"{layout.checkpoint(name)}: --resume found a run with other settings ({changed[0]}="
+                              f"{stored.get(changed[0])!r}, now {current[changed[0]]!r}); use another --out_dir")
+    return True
+
+
 def write_entity(result: EntityResult, layout: Layout) -> None:
     """Write one entity's files; result.json goes last, so its presence means the entity is complete."""
     name = result.entity
@@ -376,6 +393,7 @@ def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: 
         plot_outputs(layout.root, f"{cfg.data_name} {parts[0].name}" if single else cfg.data_name, parts, overall, method)
     results = {
         "dataset": cfg.data_name, "detector": cfg.model, "mode": mode, "seed": cfg.seed, "command": command,
+        "commit": git_commit(),
         "config": cfg.to_dict(), "versions": versions(), "protocol_note": PROTOCOL_NOTE,
         "entities": {p.name: p.summary for p in parts},
         "epochs_run": {p.name: p.summary["training"]["epochs_run"] for p in parts},
@@ -431,10 +449,11 @@ def _selection(cfg: Config, processed_dir: str | Path, entities: Optional[list[s
 
 def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, out_dir: str | Path,
                 entities: Optional[list[str]] = None, test_only: bool = False, plots: bool = True,
-                command: Optional[list[str]] = None) -> dict:
+                command: Optional[list[str]] = None, resume: bool = False) -> dict:
     """Train (or `test_only`: load) and evaluate every selected entity, writing each entity's outputs as
     soon as it finishes, then the dataset-level results.json and plots; returns the results dict.
 
+    `resume`: entities already finished in `out_dir` with the same config are kept, not retrained.
     Bad input (no data, unknown entity, missing checkpoint) is detected before anything is written."""
     tic = time.perf_counter()
     setup_logging(None)
@@ -447,6 +466,7 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
         _check_raw(cfg, raw_dir, processed_dir, missing)
     else:
         order, selected = _selection(cfg, processed_dir, entities, layout, test_only)
+        done = [name for name in selected if resume and not test_only and finished_entity(layout, name, cfg)]
     log = setup_logging(layout.log)
     preprocess_s = 0.0
     if missing:
@@ -456,6 +476,7 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
         preprocess_dataset(cfg, raw_dir, processed_dir, entities=entities if missing == "all" else missing)
         preprocess_s = time.perf_counter() - tic
         order, selected = _selection(cfg, processed_dir, entities, layout, test_only)
+        done = [name for name in selected if resume and not test_only and finished_entity(layout, name, cfg)]
     mode = "test" if test_only else "train"
     log.info("%s %s: %d entit%s (%s), detector %s, device %s, seed %d -> %s", mode, cfg.data_name, len(selected),
              "y" if len(selected) == 1 else "ies", ", ".join(selected[:10]) + (" ..." if len(selected) > 10 else ""),
@@ -463,6 +484,9 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
     bar = tqdm(selected, desc=f"{cfg.data_name} entities", unit="entity", disable=len(selected) < 2,
                dynamic_ncols=True)
     for name in bar:
+        if name in done:
+            log.info("%s: already finished in %s (--resume), kept", name, layout.root)
+            continue
         data = load_entity(processed_dir, cfg.data_name, name)
         checkpoint, on_epoch_end = None, None
         if test_only:
