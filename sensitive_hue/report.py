@@ -31,7 +31,7 @@ COLUMNS = (
     ("f1_pa_oracle", "F1-PA (oracle)", ("paper_protocol", "f1_pa")),
     ("f1_oracle", "F1 (oracle)", ("paper_protocol", "f1")),
     ("f1_pot", "F1 (POT, label-free)", ("label_free", "pot", "f1")),
-    ("f1_val_quantile", "F1 (val. quantile, label-free)", ("label_free", "val_quantile", "f1")),
+    ("f1_deployed", "F1 (label-free: POT, else val. quantile)", None),  # see deployed_f1
     ("pa_k_auc", "PA%K AUC", ("pa_k", "auc")),
     ("auc_pr", "AUC-PR", ("continuous", "auc_pr")),
     ("vus_pr", "VUS-PR", ("continuous", "vus_pr")),
@@ -40,6 +40,7 @@ COLUMNS = (
 # Also kept in the JSON (not in the markdown table).
 EXTRA = (
     ("f1_pa_pot", ("label_free", "pot", "f1_pa")),
+    ("f1_val_quantile", ("label_free", "val_quantile", "f1")),
     ("auc_roc", ("continuous", "auc_roc")),
     ("vus_roc", ("continuous", "vus_roc")),
 )
@@ -51,8 +52,9 @@ PAPER_PROTOCOL = {"stride": 1, "max_epoch": 25}
 ORACLE_LABEL = ("**F1-PA (oracle)** and **F1 (oracle)** choose each entity's threshold on the *test labels* "
                 "(the paper's protocol; F1-PA also applies point adjustment): upper bounds that no deployed "
                 "detector can reach, and F1-PA is high even for random scores. **F1 (POT, label-free)** "
-                "and **F1 (val. quantile)** threshold each entity from its validation scores only (no test labels, "
-                "no point adjustment). "
+                "thresholds each entity from its validation scores only (no test labels, no point adjustment); "
+                "**F1 (label-free: POT, else val. quantile)** uses the threshold the tool deploys, per entity POT "
+                "where it fits the validation scores, else their `val_quantile` quantile. "
                 "PA%K AUC also picks a threshold on the test labels for each K (without inflating by PA); AUC-PR "
                 "and VUS-PR are threshold-free; affiliation F1 is at the F1 (oracle) threshold.")
 
@@ -71,6 +73,21 @@ class Run:
     commit: Optional[str]
     metrics: dict[str, Optional[float]]
     total_s: Optional[float]
+
+
+def deployed_f1(entities: dict) -> Optional[float]:
+    """Pooled point-wise F1 at each entity's deployed label-free threshold (`thresholds.method`: POT, or the
+    validation quantile where POT cannot fit), from the entities' result.json counts; None if any is missing."""
+    tp = fp = fn = 0
+    for summary in entities.values():
+        try:
+            entry = summary["metrics"]["label_free"][summary["thresholds"]["method"]]
+            positives, flagged = int(summary["n_anomalies"]), int(entry["n_predicted"])
+            hits = round(entry["recall"] * positives) if positives else 0
+        except (KeyError, TypeError):
+            return None
+        tp, fp, fn = tp + hits, fp + flagged - hits, fn + positives - hits
+    return 2 * tp / (2 * tp + fp + fn) if tp else (0.0 if tp + fn else None)
 
 
 def _get(tree: dict, path: tuple[str, ...]) -> Optional[float]:
@@ -112,7 +129,8 @@ def read_run(path: Path) -> Run:
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a results.json of main.py ({type(exc).__name__}: {exc}); "
                         "remove it or pass --runs without it") from None
-    metrics = {key: _get(overall, where) for key, _, where in COLUMNS}
+    metrics = {key: _get(overall, where) for key, _, where in COLUMNS if where}
+    metrics["f1_deployed"] = deployed_f1(data.get("entities") or {})
     metrics.update({key: _get(overall, where) for key, where in EXTRA})
     return Run(path=path, detector=row_label(model, config), model=model, protocol=protocol_label(config),
                seed=int(data.get("seed", config.get("seed"))), entities=tuple(data.get("entities", {})),

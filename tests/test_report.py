@@ -53,7 +53,24 @@ def test_single_seed_has_no_std_and_missing_metric_is_na(tmp_path):
     assert row["f1_pa_oracle"] == {"mean": 0.95, "std": None, "n": 1}
     assert row["f1_pot"] == {"mean": None, "std": None, "n": 0}
     line = next(x for x in report.to_markdown(table).splitlines() if x.startswith("| random"))
-    assert line == "| random (uniform scores) | 1 | 95.0 | 50.0 | n/a | 35.0 | 55.0 | 30.0 | 25.0 | 70.0 |"
+    assert line == "| random (uniform scores) | 1 | 95.0 | 50.0 | n/a | n/a | 55.0 | 30.0 | 25.0 | 70.0 |"
+
+
+def _entity(method, n_anomalies, recall, n_predicted):
+    entry = {"recall": recall, "n_predicted": n_predicted}
+    return {"n_anomalies": n_anomalies, "thresholds": {"method": method},
+            "metrics": {"label_free": {method: entry}}}
+
+
+def test_deployed_threshold_f1_pools_counts_of_each_entitys_method():
+    # entity 1 (POT): 10 anomalies, 5 hit, 8 flagged; entity 2 (quantile): 4 anomalies, 1 hit, 1 flagged;
+    # entity 3: no anomaly, 3 false alarms (recall undefined)
+    entities = {"a": _entity("pot", 10, 0.5, 8), "b": _entity("val_quantile", 4, 0.25, 1),
+                "c": _entity("pot", 0, None, 3)}
+    tp, fp, fn = 6, 3 + 0 + 3, 5 + 3
+    assert report.deployed_f1(entities) == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert report.deployed_f1({"a": _entity("pot", 10, 0.0, 0)}) == 0.0
+    assert report.deployed_f1({"a": {"n_anomalies": 3}}) is None
 
 
 def test_rows_ordered_and_ablations_labelled(tmp_path):
