@@ -3,6 +3,7 @@
     python main.py --config_path config/star.yaml --data_name demo
     python main.py --config_path config/star.yaml --data_name MSL --raw_dir ../shared/datasets --entities M-6 3
     python main.py --config_path config/star.yaml --data_name MSL --test
+    python main.py --config_path config/star.yaml --data_name demo --detect new_data.csv
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no_plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--resume", action="store_true",
                    help="keep entities already finished in --out_dir with the same config (interrupted runs)")
+    d = p.add_argument_group("detect anomalies in new data with a trained model (no training, no labels)")
+    d.add_argument("--detect", metavar="FILE", help="score FILE (CSV with the training columns, optional timestamp "
+                   "column; or .npy) and write <out_dir>/detect/<entity>/")
+    d.add_argument("--entity", help="whose model to use (default: the only one trained in --out_dir)")
+    d.add_argument("--threshold", type=float, help="flag scores >= this instead of the stored label-free threshold")
+    d.add_argument("--nan_policy", choices=("error", "interpolate"),
+                   help="NaN/inf in FILE: error (default) or interpolate gaps of up to 10 rows")
     g = p.add_argument_group("config overrides (take precedence over the YAML)")
     g.add_argument("--model", choices=MODELS, help="detector: the network, the attention encoder, or a control")
     g.add_argument("--seed", type=int)
@@ -64,6 +72,20 @@ OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_siz
              "contrastive", "uncertainty")
 
 
+def _detect(args: argparse.Namespace, cfg) -> int:
+    """--detect: score a new file with a trained model."""
+    if args.detect is None:
+        raise ConfigError("--entity, --threshold and --nan_policy only apply with --detect FILE")
+    if args.test or args.entities:
+        raise ConfigError("--detect scores new data with a trained model: leave out --test and --entities "
+                          "(pick the model with --entity)")
+    from sensitive_hue.detect import run_detect
+
+    run_detect(cfg, args.detect, args.out_dir, entity=args.entity, threshold=args.threshold,
+               nan_policy=args.nan_policy, plot=not args.no_plots)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {key: getattr(args, key) for key in OVERRIDES}
@@ -72,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--set {key}=... repeats --{key}; give it once")
         overrides[key] = value
     cfg = load_config(args.config_path, args.data_name, overlays=tuple(args.overlay), overrides=overrides)
+    if args.detect is not None or any(v is not None for v in (args.entity, args.threshold, args.nan_policy)):
+        return _detect(args, cfg)
 
     from sensitive_hue.pipeline import run_dataset  # after the config is valid: torch import is slow
 

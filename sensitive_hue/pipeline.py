@@ -34,7 +34,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
 from .metrics import check_scores, evaluate_entity, evaluate_overall, point_adjust, pot_fit, quantile_threshold
-from .scoring import PointScores, ScoreStats, ignored_dims, summarise
+from .scoring import PointScores, ScoreStats, ignored_dims, score_series, summarise
 from .seeding import derive_seed, set_seed
 from .training import TrainState, epochs_csv
 
@@ -139,6 +139,12 @@ def _scaler(meta: dict) -> dict:
     return {key: meta.get(key) for key in ("scaler", "columns", "kept_dims")}
 
 
+def _input_columns(meta: dict) -> dict:
+    """The raw CSV's non-feature columns (timestamp, label), so --detect recognises them in new files."""
+    info = meta.get("source_info") or {}
+    return {"timestamp_column": info.get("timestamp_column"), "label_column": info.get("label_column")}
+
+
 def label_free_thresholds(cfg: Config, val_scores: np.ndarray) -> dict:
     """POT and validation-quantile thresholds from validation scores, and the one `threshold_method`
     picks (`threshold`); POT falls back to the quantile when the scores cannot support a tail fit."""
@@ -189,7 +195,7 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
             "f_in": f_in, "scaler": _scaler(data.meta), "score_stats": stats.to_state(),
             "val_scores": torch.from_numpy(val_scores.copy()), "val_summary": summarise(val_scores),
             "thresholds": label_free_thresholds(cfg, val_scores), "training": summary.to_dict(),
-            "versions": versions(),
+            "versions": versions(), "input": _input_columns(data.meta),
         }
         mode = "train"
     else:
@@ -198,9 +204,7 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
         val_scores = checkpoint["val_scores"].numpy()
         mode = "test"
     tic = time.perf_counter()
-    raw, reconstruction = detector.point_scores(data.test)
-    contributions = stats.contributions(raw)
-    points = PointScores(scores=stats.combine(contributions), contributions=contributions, reconstruction=reconstruction)
+    points = score_series(detector, stats, data.test)
     timings["score_s"] = time.perf_counter() - tic
     check_scores(points.scores, data.labels)
     tic = time.perf_counter()

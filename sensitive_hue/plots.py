@@ -178,3 +178,41 @@ def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequen
     _boundaries(axes, boundaries)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def plot_detect(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
+                scores: np.ndarray, flags: np.ndarray, features: Sequence[int], threshold: Threshold, title: str,
+                feature_names: Sequence[str], x_label: str = "row") -> None:
+    """`--detect` figure: new data vs reconstruction for `features`, then the score with the threshold;
+    flagged segments shaded everywhere (there are no labels)."""
+    n = len(features)
+    fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": [1] * n + [2]}, squeeze=False)
+    axes = axes[:, 0]
+    edges = _bins(len(scores))
+    flagged = flags.astype(bool)
+    for ax, f in zip(axes[:-1], features):
+        _shade(ax, flagged, edges, SEGMENT_COLOR)
+        _envelope(ax, series[:, f], edges, color="black", linewidth=0.7, label="input")
+        if reconstruction is not None:
+            _envelope(ax, reconstruction[:, f], edges, color="tab:blue", linewidth=0.7, alpha=0.8,
+                      label="reconstruction")
+        ax.set_ylabel(feature_names[f], fontsize=8, rotation=0, ha="right", va="center")
+        ax.tick_params(labelsize=7)
+    if n:
+        axes[0].legend(loc="upper right", fontsize=7, ncol=2)
+    ax = axes[-1]
+    _shade(ax, flagged, edges, SEGMENT_COLOR, label="flagged")
+    _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
+    ax.axhline(float(threshold.value), color=threshold.color, linestyle=threshold.style, linewidth=1.0,
+               label=threshold.label)
+    line = abs(float(threshold.value))
+    if float(np.max(scores)) > 10 * max(line, 1e-3):  # huge peaks: log scale above the threshold keeps it visible
+        ax.set_yscale("symlog", linthresh=max(line, 1e-3))
+        ax.set_ylim(bottom=min(float(np.min(scores)), 0.0))
+    ax.set_ylabel("score", fontsize=8)
+    ax.set_xlabel(x_label, fontsize=8)
+    ax.legend(loc="upper left", fontsize=7, ncol=3)
+    ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -139,6 +139,14 @@ class PointScores:
     reconstruction: Optional[np.ndarray]  # (T, F) float32, None for detectors without one
 
 
+def score_series(detector, stats: ScoreStats, series: np.ndarray) -> PointScores:
+    """Score every row of `series` with a fitted detector (`detectors.Detector`) and the validation
+    statistics: the one path shared by evaluation and `--detect`, so both give identical scores."""
+    raw, reconstruction = detector.point_scores(series)
+    contributions = stats.contributions(raw)
+    return PointScores(scores=stats.combine(contributions), contributions=contributions, reconstruction=reconstruction)
+
+
 def summarise(scores: np.ndarray) -> dict[str, float]:
     """A few quantiles of a score array (stored with the checkpoint, shown in results)."""
     qs = np.percentile(scores, [1, 25, 50, 75, 99])
