@@ -419,8 +419,8 @@ def run_detect(cfg: Config, file: str | Path, out_dir: str | Path, entity: Optio
         plots.plot_detect(folder / "detect.png", data.values, recon, points.scores, flags, features, line,
                           f"model {cfg.data_name}/{entity} on {data.path.name}: input vs reconstruction; {len(found)} "
                           "flagged segments shaded", data.names, x_label=f"row of {data.path.name}")
-    log.info("%s: %s points scored by model %s/%s (%s, %s), %d segment%s flagged (%s points, %.1f%%); "
-             "threshold %.4g from %s -> %s", data.path.name, f"{len(flags):,}", cfg.data_name, entity,
+    log.info("%s: %s points scored in %.1fs by model %s/%s (%s, %s), %d segment%s flagged (%s points, %.1f%%); "
+             "threshold %.4g from %s -> %s", data.path.name, f"{len(flags):,}", seconds, cfg.data_name, entity,
              checkpoint["detector"], device, len(found), "" if len(found) == 1 else "s", f"{int(flags.sum()):,}", 100 * flags.mean(), chosen.value,
              chosen.description, folder)
     return DetectResult(entity=entity, data=data, points=points, flags=flags, top=top, threshold=chosen,

@@ -89,7 +89,7 @@ def fresh(demo, tmp_path):
 def test_scores_equal_the_evaluation_path_bit_for_bit(demo, fresh, capsys):
     assert detect(fresh, demo["csv"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
-    assert "4,000 points scored" in summary and "segments flagged" in summary and "POT on" in summary, summary
+    assert "4,000 points scored in" in summary and "segments flagged" in summary and "POT on" in summary, summary
     folder = fresh / "detect" / "demo"
     scores = read_scores(folder)
     assert list(scores.columns) == ["timestamp", "score", "flag", "top1", "top2", "top3"]
@@ -107,6 +107,13 @@ def test_scores_equal_the_evaluation_path_bit_for_bit(demo, fresh, capsys):
     assert np.array_equal(result.points.contributions[rows, result.top[:, 0]], result.points.scores)
     assert (np.diff(result.points.contributions[rows[:, None], result.top], axis=1) <= 0).all()
     assert list(scores["top1"]) == [f"ch{i}" for i in result.top[:, 0]]
+
+
+def test_threshold_method_quantile_uses_the_stored_validation_quantile(demo, fresh):
+    assert detect(fresh, demo["npy"], "--no_plots", "--set", "threshold_method=quantile") == 0
+    threshold = json.loads((fresh / "detect" / "demo" / "anomalies.json").read_text())["threshold"]
+    assert threshold["method"] == "val_quantile"
+    assert threshold["value"] == demo["checkpoint"]["thresholds"]["val_quantile"]["threshold"]
 
 
 def test_flagged_segments_overlap_the_injected_anomalies(demo, fresh):
