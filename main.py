@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra config file(s) with the same sections, applied in order after --config_path")
     p.add_argument("--test", action="store_true", help="evaluate the models saved in --out_dir, no training")
     p.add_argument("--entities", nargs="+", metavar="E",
-                   help="entities to run: names (e.g. M-6) or 1-based indices in the documented order")
+                   help="entities to run: names (e.g. M-6) or 1-based indices in the documented order, "
+                        "space- or comma-separated")
     p.add_argument("--out_dir", default="sensitive_hue/model_states", help="where outputs go (<out_dir>/<dataset>/)")
     p.add_argument("--raw_dir", default="data", help="raw downloads (default: data)")
     p.add_argument("--processed_dir", default="data/processed", help="processed arrays (default: data/processed)")
@@ -94,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--set {key}=... repeats --{key}; give it once")
         overrides[key] = value
     cfg = load_config(args.config_path, args.data_name, overlays=tuple(args.overlay), overrides=overrides)
+    entities = [item for text in args.entities or () for item in text.split(",") if item.strip()] or None
     if args.detect is not None or any(v is not None for v in (args.entity, args.threshold, args.nan_policy)):
         return _detect(args, cfg)
 
     from sensitive_hue.pipeline import run_dataset  # after the config is valid: torch import is slow
 
     run_dataset(cfg, raw_dir=args.raw_dir, processed_dir=args.processed_dir, out_dir=args.out_dir,
-                entities=args.entities, test_only=args.test, plots=not args.no_plots,
+                entities=entities, test_only=args.test, plots=not args.no_plots,
                 command=["main.py", *(sys.argv[1:] if argv is None else argv)], resume=args.resume)
     return 0
 

@@ -100,7 +100,7 @@ def _boundaries(axes, boundaries: Sequence[tuple[int, str]]) -> None:
 
 def _save(fig, path: str | os.PathLike) -> None:
     buffer = _io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     io.write_bytes(path, buffer.getvalue())
 
@@ -111,7 +111,7 @@ def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruct
                         boundaries: Sequence[tuple[int, str]] = ()) -> None:
     """Input vs reconstruction of `features`, then the score with segments shaded and thresholds drawn."""
     n = len(features)
-    fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True,
+    fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True, layout="constrained",
                              gridspec_kw={"height_ratios": [1] * n + [2]}, squeeze=False)
     axes = axes[:, 0]
     edges = _bins(len(scores))
@@ -135,10 +135,12 @@ def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruct
             ax.axhline(float(t.value), color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
         else:
             ax.plot(np.arange(len(scores)), t.value, color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
-    low, high = np.percentile(scores, 0.5), float(np.max(scores))
-    top = max([high] + [float(np.max(t.value)) for t in thresholds])
-    if top - low > 20 * max(np.percentile(scores, 99) - low, 1e-9):  # a few huge spikes: keep the rest visible
-        ax.set_yscale("symlog", linthresh=max(abs(np.percentile(scores, 99)), 1e-3))
+    low, p99 = np.percentile(scores, [0.5, 99])
+    drawn = [np.asarray(t.value, dtype=np.float64) for t in thresholds]
+    top = max([float(np.max(scores))] + [float(np.max(v[np.isfinite(v)])) for v in drawn if np.isfinite(v).any()])
+    if top - low > 20 * max(p99 - low, 1e-9):  # a few huge spikes: keep the rest visible
+        ax.set_yscale("symlog", linthresh=max(abs(p99), 1e-3))
+    ax.set_ylim(bottom=low - 0.05 * (p99 - low))
     ax.set_ylabel("score", fontsize=8)
     ax.set_xlabel("test time index", fontsize=8)
     ax.legend(loc="upper left", fontsize=7, ncol=2)
@@ -159,7 +161,8 @@ class PredictionPanel:
 def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequence[PredictionPanel], title: str,
                      boundaries: Sequence[tuple[int, str]] = ()) -> None:
     """Labels vs predictions per panel, false negatives (labelled, not predicted) shaded red."""
-    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 1.9 * len(panels) + 0.8), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(13, 1.9 * len(panels) + 0.8), sharex=True, squeeze=False,
+                             layout="constrained")
     axes = axes[:, 0]
     edges = _bins(len(labels))
     truth = labels.astype(bool)

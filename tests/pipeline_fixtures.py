@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "seed": 7, "step_num_in": 16, "stride": 2, "val_ratio": 0.2, "batch_size": 32, "score_batch_size": 64,
     "max_epoch": 2, "patience": 2, "encode_layer_num": 1, "dim_model": 16, "dim_hidden_fc": 16, "d_state": 4,
-    "device": "cpu", "mamba_backend": "torch", "num_threads": 1,
+    "device": "cpu", "mamba_backend": "torch",
 }
 F_IN = 3
 
