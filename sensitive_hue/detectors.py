@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from . import train_state
 from .config import Config
 from .errors import CheckpointError
 from .scoring import network_point_scores, network_window_scores, select_position
@@ -34,8 +35,10 @@ class Detector(ABC):
 
     @abstractmethod
     def fit(self, train: np.ndarray, train_starts: np.ndarray, val_starts: np.ndarray, desc: str = "",
-            on_epoch_end: Optional[Callable[[TrainState], None]] = None) -> FitSummary:
-        """Learn from the training series only (windows at `train_starts`; `val_starts` held out)."""
+            on_epoch_end: Optional[Callable[[TrainState], None]] = None, resume: Optional[dict] = None) -> FitSummary:
+        """Learn from the training series only (windows at `train_starts`; `val_starts` held out).
+
+        `resume`: a saved `train_state.snapshot` to continue from (detectors with epochs only)."""
 
     @abstractmethod
     def window_scores(self, series: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -69,9 +72,12 @@ class NetworkDetector(Detector):
         self.name = cfg.model
         self.model = build_network(cfg, f_in).to(device)
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None):
+    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
         train_loader, val_loader = loaders(self.cfg, train, train_starts, val_starts, derive_seed(self.seed, "shuffle"))
-        return fit(new_state(self.cfg, self.model), train_loader, val_loader, self.cfg, self.device, desc, on_epoch_end)
+        state = new_state(self.cfg, self.model)
+        if resume is not None:
+            train_state.restore(state, resume, train_loader)
+        return fit(state, train_loader, val_loader, self.cfg, self.device, desc, on_epoch_end)
 
     def window_scores(self, series, starts):
         return network_window_scores(self.model, series, starts, self.cfg, self.device)
@@ -102,7 +108,7 @@ class PCADetector(Detector):
         self.mean: Optional[np.ndarray] = None
         self.components: Optional[np.ndarray] = None
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None):
+    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
         from sklearn.decomposition import PCA
 
         tic = time.perf_counter()
@@ -142,7 +148,7 @@ class RandomDetector(Detector):
 
     name = "random"
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None):
+    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
         return _no_training()
 
     def _uniform(self, rows: int, purpose: str) -> np.ndarray:

@@ -25,3 +25,7 @@ class CheckpointError(UserError):
 
 class TrainingError(UserError):
     """Training of an entity failed (e.g. a non-finite loss)."""
+
+
+class OutputError(UserError):
+    """An output file cannot be written (folder not writable, a file in the way, disk full)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import platform
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +25,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, io, plots
+from . import __version__, io, plots, train_state
 from .config import Config
 from .data.preprocess import preprocess_dataset, processed_exists, raw_exists
 from .data.store import ProcessedEntity, list_entities, load_entity, select_entities
 from .data.windows import split_train_val, window_starts
 from .detectors import build_detector
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError, TrainingError
 from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
 from .metrics import check_scores, evaluate_entity, evaluate_overall, point_adjust, pot_fit, quantile_threshold
 from .scoring import PointScores, ScoreStats, ignored_dims, score_series, summarise
+from .preflight import check_entities, check_output_dir, entity_meta
 from .seeding import derive_seed, set_seed
 from .training import TrainState, epochs_csv
 
@@ -96,6 +98,9 @@ class Layout:
 
     def epochs_csv(self, entity: str) -> Path:
         return self.entity_dir(entity) / "epochs.csv"
+
+    def train_state(self, entity: str) -> Path:
+        return self.entity_dir(entity) / train_state.FILE_NAME
 
     def reconstruction(self, entity: str) -> Path:
         return self.entity_dir(entity) / "reconstruction.npy"
@@ -165,9 +170,12 @@ def _entity_seed(cfg: Config, entity: str) -> int:
 
 def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.device,
                checkpoint: Optional[dict] = None,
-               on_epoch_end: Optional[Callable[[TrainState], None]] = None) -> EntityResult:
+               on_epoch_end: Optional[Callable[[TrainState], None]] = None,
+               resume_from: Optional[dict] = None) -> EntityResult:
     """Train (or, given a loaded `checkpoint`, restore) one detector on one entity, score its test
-    series and evaluate. Reads nothing from and writes nothing to the output folder."""
+    series and evaluate. Reads nothing from and writes nothing to the output folder.
+
+    `resume_from`: a saved training state (`train_state.snapshot`) to continue instead of starting afresh."""
     log = get_logger()
     seed = int(checkpoint["seed"]) if checkpoint is not None else _entity_seed(cfg, data.name)
     set_seed(seed)
@@ -181,7 +189,8 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
         if len(val_starts) == 0 or len(train_starts) == 0:
             raise DataError(f"entity {data.name}: {len(starts)} training windows are too few to hold out "
                             f"val_ratio={cfg.val_ratio} for validation; lower step_num_in or stride")
-        summary = detector.fit(data.train, train_starts, val_starts, desc=data.name, on_epoch_end=on_epoch_end)
+        summary = detector.fit(data.train, train_starts, val_starts, desc=data.name, on_epoch_end=on_epoch_end,
+                               resume=resume_from)
         history = summary.history
         timings["fit_s"] = summary.seconds
         tic = time.perf_counter()
@@ -206,7 +215,8 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
     tic = time.perf_counter()
     points = score_series(detector, stats, data.test)
     timings["score_s"] = time.perf_counter() - tic
-    check_scores(points.scores, data.labels)
+    check_scores(points.scores, data.labels, scores_name=f"test scores of {data.name}",
+                 labels_name=f"labels of {data.name}")  # NaN scores never reach the metrics
     tic = time.perf_counter()
     metrics = evaluate_entity(points.scores, data.labels, val_scores, cfg=cfg)
     timings["evaluate_s"] = time.perf_counter() - tic
@@ -241,14 +251,15 @@ def read_checkpoint(path: Path, cfg: Config) -> dict:
     return checkpoint
 
 
-def check_checkpoint_data(checkpoint: dict, path: Path, data: ProcessedEntity) -> None:
-    """CheckpointError when the checkpoint was trained on other features or other processed data."""
-    f_in = int(data.train.shape[1])
+def check_checkpoint_data(checkpoint: dict, path: Path, name: str, meta: dict) -> None:
+    """CheckpointError when the checkpoint was trained on other features or other processed data
+    (`meta`: the entity's meta.json)."""
+    f_in = int(meta["shape"]["train"][1])
     if checkpoint["f_in"] != f_in:
-        raise CheckpointError(f"{path}: trained on {checkpoint['f_in']} features, entity {data.name} has {f_in}; "
+        raise CheckpointError(f"{path}: trained on {checkpoint['f_in']} features, entity {name} has {f_in}; "
                               "retrain without --test")
-    if checkpoint["scaler"] != _scaler(data.meta):
-        raise CheckpointError(f"{path}: the processed data of {data.name} changed since training (normalisation "
+    if checkpoint["scaler"] != _scaler(meta):
+        raise CheckpointError(f"{path}: the processed data of {name} changed since training (normalisation "
                               "statistics differ); retrain without --test")
 
 
@@ -381,10 +392,11 @@ def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict
 
 def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: Sequence[str], *, mode: str,
               draw: bool = True, command: Optional[list[str]] = None, timings: Optional[dict] = None,
-              started: Optional[float] = None) -> dict:
+              started: Optional[float] = None, failed: Optional[dict[str, str]] = None) -> dict:
     """Overall metrics, results.json and the dataset-level plots, from the entities' saved outputs.
 
-    `timings` gains aggregate_s and (given `started`, a perf_counter value) total_s."""
+    `timings` gains aggregate_s and (given `started`, a perf_counter value) total_s; `failed` (entity ->
+    reason) is listed as failed_entities."""
     tic = time.perf_counter()
     parts = [_read_part(layout, processed_dir, cfg.data_name, name) for name in entities]
     overall = evaluate_overall([(p.scores, p.data.labels, p.val_scores) for p in parts], cfg=cfg)
@@ -401,7 +413,7 @@ def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: 
         "config": cfg.to_dict(), "versions": versions(), "protocol_note": PROTOCOL_NOTE,
         "entities": {p.name: p.summary for p in parts},
         "epochs_run": {p.name: p.summary["training"]["epochs_run"] for p in parts},
-        "overall": overall, "timings": dict(timings or {}),
+        "overall": overall, "timings": dict(timings or {}), "failed_entities": dict(failed or {}),
     }
     results["timings"]["aggregate_s"] = time.perf_counter() - tic
     if started is not None:
@@ -446,8 +458,10 @@ def _selection(cfg: Config, processed_dir: str | Path, entities: Optional[list[s
         raise CheckpointError(f"no trained model for {cfg.data_name} entity {absent[0]} at "
                               f"{layout.checkpoint(absent[0])}; train first (run without --test) or pass the "
                               "--out_dir it was trained into")
+    check_entities(cfg, processed_dir, selected, training=not test_only)  # fail before writing anything
     for name in selected if test_only else ():
-        read_checkpoint(layout.checkpoint(name), cfg)  # fail before writing anything
+        path = layout.checkpoint(name)
+        check_checkpoint_data(read_checkpoint(path, cfg), path, name, entity_meta(processed_dir, cfg.data_name, name))
     return order, selected
 
 
@@ -457,20 +471,25 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
     """Train (or `test_only`: load) and evaluate every selected entity, writing each entity's outputs as
     soon as it finishes, then the dataset-level results.json and plots; returns the results dict.
 
-    `resume`: entities already finished in `out_dir` with the same config are kept, not retrained.
-    Bad input (no data, unknown entity, missing checkpoint) is detected before anything is written."""
+    `resume`: entities already finished in `out_dir` with the same config are kept, not retrained, and an
+    interrupted entity continues from its last complete epoch (train_state.pt).
+    Bad input (no data, unknown entity, missing checkpoint) is detected before anything is written. An
+    entity whose training or scores turn non-finite fails alone: the others run, then TrainingError lists
+    the failed ones. Ctrl-C stops with a message giving the command that resumes the run."""
     tic = time.perf_counter()
     setup_logging(None)
     device = resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     layout = Layout(Path(out_dir), cfg.data_name)
+    check_output_dir(out_dir)
     missing = missing_processed(cfg, processed_dir, entities)
     if missing:
         _check_raw(cfg, raw_dir, processed_dir, missing)
+        check_output_dir(processed_dir, "--processed_dir")
     else:
         order, selected = _selection(cfg, processed_dir, entities, layout, test_only)
-        done = [name for name in selected if resume and not test_only and finished_entity(layout, name, cfg)]
+        done = _resume_plan(cfg, layout, selected, resume and not test_only)
     log = setup_logging(layout.log)
     preprocess_s = 0.0
     if missing:
@@ -480,36 +499,117 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
         preprocess_dataset(cfg, raw_dir, processed_dir, entities=entities if missing == "all" else missing)
         preprocess_s = time.perf_counter() - tic
         order, selected = _selection(cfg, processed_dir, entities, layout, test_only)
-        done = [name for name in selected if resume and not test_only and finished_entity(layout, name, cfg)]
+        done = _resume_plan(cfg, layout, selected, resume and not test_only)
     mode = "test" if test_only else "train"
     log.info("%s %s: %d entit%s (%s), detector %s, device %s, seed %d -> %s", mode, cfg.data_name, len(selected),
              "y" if len(selected) == 1 else "ies", ", ".join(selected[:10]) + (" ..." if len(selected) > 10 else ""),
              cfg.model, device, cfg.seed, layout.root)
-    bar = tqdm(selected, desc=f"{cfg.data_name} entities", unit="entity", disable=len(selected) < 2,
-               dynamic_ncols=True)
-    for name in bar:
-        if name in done:
-            log.info("%s: already finished in %s (--resume), kept", name, layout.root)
-            continue
-        data = load_entity(processed_dir, cfg.data_name, name)
-        checkpoint, on_epoch_end = None, None
-        if test_only:
-            checkpoint = read_checkpoint(layout.checkpoint(name), cfg)
-            check_checkpoint_data(checkpoint, layout.checkpoint(name), data)
-        else:
-            layout.result(name).unlink(missing_ok=True)  # the entity is incomplete until its result.json is back
+    from .parallel import requested, run_jobs  # Ray itself is imported only when requested
 
-            def on_epoch_end(state: TrainState, name: str = name) -> None:
-                io.write_text(layout.epochs_csv(name), epochs_csv(state.history))
-
-        result = run_entity(cfg, data, order.index(name) + 1, device, checkpoint, on_epoch_end)
-        write_entity(result, layout)
+    on_ray = requested(cfg)  # one Ray job per entity instead of the serial loop below
+    bar = tqdm([] if on_ray else selected, desc=f"{cfg.data_name} entities", unit="entity",
+               disable=on_ray or len(selected) < 2, dynamic_ncols=True)
+    failed: dict[str, str] = {}
+    progress = {"entity": None, "epoch": 0}  # what Ctrl-C interrupts
+    try:
+        if on_ray:
+            failed.update(run_jobs(cfg, processed_dir, layout, order, selected, done, test_only))
+        for name in bar:
+            if name in done:
+                log.info("%s: already finished in %s (--resume), kept", name, layout.root)
+                continue
+            progress.update(entity=name, epoch=0)
+            try:
+                result = _entity_job(cfg, layout, processed_dir, name, order.index(name) + 1, device, test_only,
+                                     resume, progress)
+            except (TrainingError, DataError) as exc:  # this entity only: the run goes on with the next
+                failed[name] = str(exc)
+                kept = (f"; its last good epoch ({progress['epoch']}) is kept in {layout.train_state(name)}"
+                        if progress["epoch"] else "")
+                log.error("%s failed: %s%s", name, exc, kept)
+                continue
+            write_entity(result, layout)
+            layout.train_state(name).unlink(missing_ok=True)  # finished: result.json marks it done
+    except KeyboardInterrupt:
+        bar.close()
+        log.warning("interrupted by the user during %s", progress["entity"] or "the run")
+        raise KeyboardInterrupt(_resume_hint(layout, progress, command, test_only)) from None
     timings = {"preprocess_s": preprocess_s, "entities_s": time.perf_counter() - tic - preprocess_s}
-    results = aggregate(cfg, layout, processed_dir, selected, mode=mode, draw=plots, command=command,
-                        timings=timings, started=tic)
-    log.info("%s", headline(results))
-    log.info("outputs: %s (results.json, scores/, run.log%s)", layout.root, ", plots" if plots else "")
+    succeeded = [name for name in selected if name not in failed]
+    results = {}
+    if succeeded:
+        results = aggregate(cfg, layout, processed_dir, succeeded, mode=mode, draw=plots, command=command,
+                            timings=timings, started=tic, failed=failed)
+        log.info("%s", headline(results))
+        log.info("outputs: %s (results.json, scores/, run.log%s)", layout.root, ", plots" if plots else "")
+    if failed:
+        others = f"the others' results are in {layout.results}" if succeeded else "no entity finished"
+        reasons = "; ".join(f"{name}: {message}" for name, message in failed.items())
+        raise TrainingError(f"{len(failed)} of {len(selected)} entities failed: {reasons} ({others}; details in "
+                            f"{layout.log})")
     return results
+
+
+def _resume_plan(cfg: Config, layout: Layout, selected: list[str], resume: bool) -> list[str]:
+    """With `resume`: the entities already finished (kept), after checking that every saved state of this
+    folder was trained with the same settings (before anything is written)."""
+    if not resume:
+        return []
+    done = [name for name in selected if finished_entity(layout, name, cfg)]
+    for name in selected:
+        path = layout.train_state(name)
+        if name not in done and path.is_file():
+            train_state.check_config(train_state.read(path, name), path, cfg, RESUME_FREE_KEYS)
+    return done
+
+
+def _entity_job(cfg: Config, layout: Layout, processed_dir: str | Path, name: str, index: int, device: torch.device,
+                test_only: bool, resume: bool, progress: dict) -> EntityResult:
+    """Load one entity and run it: `test_only` restores its model; else it trains, saving the training
+    state after every epoch (and, with `resume`, continuing a saved one)."""
+    log = get_logger()
+    data = load_entity(processed_dir, cfg.data_name, name)
+    if test_only:
+        checkpoint = read_checkpoint(layout.checkpoint(name), cfg)
+        check_checkpoint_data(checkpoint, layout.checkpoint(name), name, data.meta)
+        return run_entity(cfg, data, index, device, checkpoint)
+    layout.result(name).unlink(missing_ok=True)  # the entity is incomplete until its result.json is back
+    seed, f_in, sha = _entity_seed(cfg, name), int(data.train.shape[1]), train_state.data_fingerprint(data.train)
+    path, saved = layout.train_state(name), None
+    if path.is_file() and not resume:
+        log.info("%s: %s holds an interrupted run; training from scratch (add --resume to continue it)", name, path)
+    elif path.is_file():
+        saved = train_state.read(path, name)
+        train_state.check_config(saved, path, cfg, RESUME_FREE_KEYS)
+        if train_state.matches(saved, entity=name, seed=seed, f_in=f_in, data_sha256=sha):
+            log.info("%s: resuming after epoch %d from %s", name, saved["epoch"], path)
+            progress["epoch"] = saved["epoch"]
+        else:
+            log.warning("%s: %s was saved for other training data; training from scratch", name, path)
+            saved = None
+
+    def on_epoch_end(state: TrainState) -> None:
+        io.write_text(layout.epochs_csv(name), epochs_csv(state.history))
+        io.save_torch(path, train_state.snapshot(state, cfg=cfg, entity=name, seed=seed, f_in=f_in, data_sha256=sha))
+        progress["epoch"] = state.epoch
+
+    return run_entity(cfg, data, index, device, None, on_epoch_end, resume_from=saved)
+
+
+def _resume_hint(layout: Layout, progress: dict, command: Optional[list[str]], test_only: bool) -> str:
+    """What Ctrl-C left on disk and the exact command that continues the run."""
+    name, epoch = progress["entity"], progress["epoch"]
+    if command is None:
+        again = "the same command" + ("" if test_only else " with --resume")
+    else:
+        again = shlex.join(["python", *command, *([] if test_only or "--resume" in command else ["--resume"])])
+    if test_only:
+        return f"stopped by Ctrl-C; finished entities are kept in {layout.root}; run it again with: {again}"
+    where = ""
+    if name is not None:
+        where = (f"{name} stopped after {epoch} complete epoch(s), saved in {layout.train_state(name)}; " if epoch
+                 else f"{name} had not finished an epoch; ")
+    return f"stopped by Ctrl-C: {where}finished entities are kept in {layout.root}; resume with: {again}"
 
 
 def metric_line(metrics: dict, threshold_method: str) -> str:

@@ -88,20 +88,19 @@ def _train_epoch(state: TrainState, loader: WindowLoader, cfg: Config, device: t
     state.model.train()
     loader.set_epoch(state.epoch)
     sums = {"total": 0.0, "nll": 0.0, "contrastive": 0.0}
-    bar = tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
-    for batch, x in enumerate(bar, start=1):
-        losses = training_loss(state.model, x.to(device), cfg)
-        total = losses["total"]
-        if not torch.isfinite(total):
-            raise TrainingError(f"non-finite training loss ({float(total.detach())}) at epoch {state.epoch + 1}, batch {batch}; "
-                                "check the data for NaN/inf or lower --lr")
-        state.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        state.optimizer.step()
-        for key in sums:
-            sums[key] += float(losses[key].detach())
-        bar.set_postfix(loss=f"{sums['total'] / batch:.4f}")
-    bar.close()
+    with tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True) as bar:  # closed on errors too
+        for batch, x in enumerate(bar, start=1):
+            losses = training_loss(state.model, x.to(device), cfg)
+            total = losses["total"]
+            if not torch.isfinite(total):
+                raise TrainingError(f"non-finite training loss ({float(total.detach())}) at epoch {state.epoch + 1}, "
+                                    f"batch {batch}; check the data for NaN/inf or lower --lr")
+            state.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            state.optimizer.step()
+            for key in sums:
+                sums[key] += float(losses[key].detach())
+            bar.set_postfix(loss=f"{sums['total'] / batch:.4f}")
     return {key: value / max(len(loader), 1) for key, value in sums.items()}
 
 
@@ -116,33 +115,36 @@ def fit(state: TrainState, train_loader: WindowLoader, val_loader: WindowLoader,
     start = time.perf_counter()
     epochs = tqdm(total=cfg.max_epoch, initial=state.epoch, desc=f"{desc} epochs".strip(), unit="epoch",
                   leave=False, dynamic_ncols=True)
-    while not state.finished(cfg):
-        tic = time.perf_counter()
-        lr = state.optimizer.param_groups[0]["lr"]
-        losses = _train_epoch(state, train_loader, cfg, device, f"{desc} epoch {state.epoch + 1}".strip())
-        state.scheduler.step()
-        val = validation_nll(state.model, val_loader, device)
-        if not math.isfinite(val):
-            raise TrainingError(f"non-finite validation NLL at epoch {state.epoch + 1}; check the data or lower --lr")
-        state.epoch += 1
-        if val < state.best_val:
-            state.best_val, state.best_epoch, state.bad_epochs = val, state.epoch, 0
-            state.best_weights = copy.deepcopy(state.model.state_dict())
-        else:
-            state.bad_epochs += 1
-            state.stopped_early = state.bad_epochs >= cfg.patience
-        row = {"epoch": state.epoch, "lr": lr, "train_total": losses["total"], "train_nll": losses["nll"],
-               "train_contrastive": losses["contrastive"], "val_nll": val, "best_val_nll": state.best_val,
-               "seconds": time.perf_counter() - tic}
-        state.history.append(row)
-        log.info("%s epoch %d/%d: loss %.4f (nll %.4f, contrastive %.4f), val nll %.4f%s, %.1fs", desc, state.epoch,
-                 cfg.max_epoch, row["train_total"], row["train_nll"], row["train_contrastive"], val,
-                 " (best)" if state.best_epoch == state.epoch else "", row["seconds"])
-        epochs.update(1)
-        epochs.set_postfix(loss=f"{losses['total']:.4f}", val=f"{val:.4f}")
-        if on_epoch_end is not None:
-            on_epoch_end(state)
-    epochs.close()
+    try:  # the bar is closed on errors and Ctrl-C too
+        while not state.finished(cfg):
+            tic = time.perf_counter()
+            lr = state.optimizer.param_groups[0]["lr"]
+            losses = _train_epoch(state, train_loader, cfg, device, f"{desc} epoch {state.epoch + 1}".strip())
+            state.scheduler.step()
+            val = validation_nll(state.model, val_loader, device)
+            if not math.isfinite(val):
+                raise TrainingError(f"non-finite validation NLL at epoch {state.epoch + 1}; check the data or "
+                                    "lower --lr")
+            state.epoch += 1
+            if val < state.best_val:
+                state.best_val, state.best_epoch, state.bad_epochs = val, state.epoch, 0
+                state.best_weights = copy.deepcopy(state.model.state_dict())
+            else:
+                state.bad_epochs += 1
+                state.stopped_early = state.bad_epochs >= cfg.patience
+            row = {"epoch": state.epoch, "lr": lr, "train_total": losses["total"], "train_nll": losses["nll"],
+                   "train_contrastive": losses["contrastive"], "val_nll": val, "best_val_nll": state.best_val,
+                   "seconds": time.perf_counter() - tic}
+            state.history.append(row)
+            log.info("%s epoch %d/%d: loss %.4f (nll %.4f, contrastive %.4f), val nll %.4f%s, %.1fs", desc, state.epoch,
+                     cfg.max_epoch, row["train_total"], row["train_nll"], row["train_contrastive"], val,
+                     " (best)" if state.best_epoch == state.epoch else "", row["seconds"])
+            epochs.update(1)
+            epochs.set_postfix(loss=f"{losses['total']:.4f}", val=f"{val:.4f}")
+            if on_epoch_end is not None:
+                on_epoch_end(state)
+    finally:
+        epochs.close()
     if state.stopped_early:
         log.info("%s early stop after epoch %d (no improvement for %d epochs)", desc, state.epoch, cfg.patience)
     state.model.load_state_dict(state.best_weights)

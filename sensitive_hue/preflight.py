@@ -1,0 +1,63 @@
+"""Checks of the settings against the selected entities and the output folder, run before a run
+writes anything, so a bad combination fails with one line and leaves no partial output.
+
+They read only each entity's meta.json (shapes), not its arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .config import Config
+from .data.store import META_FILE, dataset_dir
+from .data.windows import split_train_val, window_starts
+from .errors import ConfigError, DataError, OutputError
+from .io import read_bytes
+
+TRAINED_IN_BATCHES = ("sensitive_mamba", "sensitive_hue")
+
+
+def entity_meta(processed_dir: str | Path, dataset: str, name: str) -> dict:
+    """An entity's meta.json (DataError when missing or corrupt)."""
+    path = dataset_dir(processed_dir, dataset) / name / META_FILE
+    try:
+        meta = json.loads(read_bytes(path))
+    except (ValueError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict) or not isinstance(meta.get("shape"), dict):
+        raise DataError(f"{path} is missing or corrupt; run python preprocess.py --data_name {dataset} "
+                        f"--entities {name}")
+    return meta
+
+
+def check_output_dir(folder: str | Path, flag: str = "--out_dir") -> None:
+    """OutputError when `folder` cannot be created or written (e.g. a path below a regular file)."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {folder}: {existing} is a file, not a folder; choose another {flag}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{flag} {folder}: {existing} is not writable; choose another {flag}")
+
+
+def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], training: bool) -> None:
+    """The window fits every series; with `training`, enough windows for validation and a full batch."""
+    for name in names:
+        shape = entity_meta(processed_dir, cfg.data_name, name)["shape"]
+        for part in ("train", "test"):
+            window_starts(shape[part][0], cfg.step_num_in, 1, f"{cfg.data_name} entity {name} ({part} series)")
+        if not training:
+            continue
+        starts = window_starts(shape["train"][0], cfg.step_num_in, cfg.stride, f"{cfg.data_name} entity {name}")
+        try:
+            train_starts, _ = split_train_val(starts, cfg.val_ratio, 0)
+        except DataError as exc:
+            raise DataError(f"{cfg.data_name} entity {name}: {exc}") from None
+        if cfg.model in TRAINED_IN_BATCHES and cfg.batch_size > len(train_starts):
+            raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(train_starts)} "
+                              f"training windows of {cfg.data_name} entity {name} ({shape['train'][0]} rows, step_num_in "
+                              f"{cfg.step_num_in}, stride {cfg.stride}); set --batch_size {len(train_starts)} or less")
