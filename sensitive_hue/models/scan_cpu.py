@@ -218,7 +218,7 @@ def scan_backward(u, delta, AT, Bm, Cm, gy, du, ddelta, dAT_part, dB_part, dC_pa
         g = task % groups
         d0 = g * width
         w = min(D, d0 + width) - d0
-        states = np.zeros((min(chunk, L) + 1, N, w), dtype=u.dtype)
+        states = np.empty((min(chunk, L) + 1, N, w), dtype=u.dtype)
         checkpoints = np.zeros((n_chunks, N, w), dtype=u.dtype)  # state before each chunk
         for c in range(1, n_chunks):
             states[0] = checkpoints[c - 1]
