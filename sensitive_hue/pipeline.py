@@ -615,13 +615,14 @@ def _resume_hint(layout: Layout, progress: dict, command: Optional[list[str]], t
 def metric_line(metrics: dict, threshold_method: str) -> str:
     """The paper-protocol F1s next to the label-free ones and AUC-PR, for the terminal and the log."""
     paper = metrics["paper_protocol"]
-    free = metrics.get("label_free", {}).get("pot" if threshold_method == "pot" else "val_quantile", {})
+    method = _label_free_name(metrics, "pot" if threshold_method == "pot" else "val_quantile")
+    free = metrics["label_free"][method] if method else {}
 
     def fmt(value) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
     return (f"F1 {fmt(paper['f1'])} / F1-PA {fmt(paper['f1_pa'])} at the best threshold on test labels "
-            f"(paper protocol); label-free {threshold_method} threshold F1 {fmt(free.get('f1'))} / "
+            f"(paper protocol); label-free {method} threshold F1 {fmt(free.get('f1'))} / "
             f"F1-PA {fmt(free.get('f1_pa'))}; AUC-PR {fmt(metrics['continuous']['auc_pr'])}")
 
 

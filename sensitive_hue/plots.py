@@ -135,12 +135,12 @@ def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruct
             ax.axhline(float(t.value), color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
         else:
             ax.plot(np.arange(len(scores)), t.value, color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
-    low, p99 = np.percentile(scores, [0.5, 99])
+    low, p90 = np.percentile(scores, [0.5, 90])
     drawn = [np.asarray(t.value, dtype=np.float64) for t in thresholds]
     top = max([float(np.max(scores))] + [float(np.max(v[np.isfinite(v)])) for v in drawn if np.isfinite(v).any()])
-    if top - low > 20 * max(p99 - low, 1e-9):  # a few huge spikes: keep the rest visible
-        ax.set_yscale("symlog", linthresh=max(abs(p99), 1e-3))
-    ax.set_ylim(bottom=low - 0.05 * (p99 - low))
+    if top - low > 20 * max(p90 - low, 1e-9):  # a few huge spikes: keep the bulk and the thresholds visible
+        ax.set_yscale("symlog", linthresh=max(abs(p90), 1e-3))
+    ax.set_ylim(bottom=low - 0.05 * (p90 - low))
     ax.set_ylabel("score", fontsize=8)
     ax.set_xlabel("test time index", fontsize=8)
     ax.legend(loc="upper left", fontsize=7, ncol=2)
