@@ -112,6 +112,9 @@ def load_npy(path: str | os.PathLike) -> np.ndarray:
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
+        if "allow_pickle" in str(exc):
+            raise DataError(f"{path}: holds Python objects, which are never unpickled (unsafe); save a numeric "
+                            "array instead") from None
         raise DataError(f"{path}: not a readable .npy array ({exc}); the file is truncated or corrupt, download it again") from None
 
 
