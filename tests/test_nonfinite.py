@@ -83,3 +83,9 @@ def test_nan_loss_in_a_later_epoch_keeps_the_last_good_state(tmp_path, capsys, m
     assert saved["epoch"] == 1 and saved["best_epoch"] == 1
     assert all(torch.isfinite(value).all() for value in saved["model"].values())
     assert not (out / "SMD" / "results.json").exists()
+
+    # resuming that state with other settings is refused before anything is written
+    before = sorted((path, path.stat().st_mtime_ns) for path in out.rglob("*"))
+    assert run_main(config, processed, out, "--no_plots", "--resume", "--max_epoch", "3") == 2
+    assert "--resume found an interrupted run with other settings (max_epoch=2, now 3)" in _error_line(capsys)
+    assert sorted((path, path.stat().st_mtime_ns) for path in out.rglob("*")) == before
