@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .attention import SelfAttention
+from .dropout import Dropout
 from .mamba import Mamba
 from .revin import RevIN
 
@@ -27,10 +28,10 @@ class EncoderLayer(nn.Module):
         self.mixer_norm = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(nn.Linear(d_model, dim_hidden_fc, bias=False), nn.LeakyReLU(),
-                                 nn.Dropout(dropout), nn.Linear(dim_hidden_fc, d_model, bias=False))
+                                 Dropout(dropout), nn.Linear(dim_hidden_fc, d_model, bias=False))
         self.norm3 = nn.LayerNorm(d_model)
         self.linear = nn.Linear(d_model, d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = h + self.dropout(self.mixer_norm(self.mixer(self.norm1(h))))
@@ -44,8 +45,8 @@ class ResidualDecoder(nn.Module):
     def __init__(self, d_model: int, f_in: int, dropout: float):
         super().__init__()
         self.blocks = nn.Sequential(
-            nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(d_model, d_model), nn.ReLU(), nn.Dropout(dropout))
+            nn.Linear(d_model, d_model), nn.ReLU(), Dropout(dropout),
+            nn.Linear(d_model, d_model), nn.ReLU(), Dropout(dropout))
         self.out = nn.Linear(d_model, f_in)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
