@@ -173,7 +173,7 @@ def _sort_key(run: Run) -> tuple:
     return (run.protocol, order, run.detector != DETECTOR_NAMES.get(run.model), run.detector, run.seed)
 
 
-def build_table(dataset: str, runs: list[Run], command: Optional[str] = None) -> dict:
+def build_table(dataset: str, runs: list[Run], command: Optional[str] = None, notes: tuple[str, ...] = ()) -> dict:
     """The report's JSON: dataset, protocol, commit, rows (one per detector/ablation/protocol)."""
     runs = sorted(runs, key=_sort_key)
     protocols = sorted({r.protocol for r in runs})
@@ -201,6 +201,8 @@ def build_table(dataset: str, runs: list[Run], command: Optional[str] = None) ->
         "commit": git_commit(),
         "run_commits": sorted({r.commit or "unknown" for r in runs}),
         "command": command,
+        "not_run": [DETECTOR_NAMES[m] for m in DETECTOR_ORDER if m not in {r.model for r in runs}],
+        "notes": list(notes),
         "oracle_note": ORACLE_LABEL,
         "columns": {key: title for key, title, _ in COLUMNS},
         "rows": rows,
@@ -230,6 +232,9 @@ def to_markdown(table: dict) -> str:
         "in percent.",
         f"- Commit: runs at {', '.join(table['run_commits'])}; table built at {table['commit'] or 'unknown'}.",
     ]
+    if table.get("not_run"):
+        lines.append(f"- **Not run** (no results.json found): {', '.join(table['not_run'])}.")
+    lines += [f"- {note}" for note in table.get("notes", ())]
     if table.get("command"):
         lines.append(f"- Rebuild: `{table['command']}`")
     lines += ["", f"> {table['oracle_note']}", ""]
@@ -253,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="folders searched recursively for <dataset>/results.json (default: runs)")
     p.add_argument("--out", help="write the markdown here (and the JSON beside it), e.g. results/MSL.md")
     p.add_argument("--json", help="where the JSON goes (default: --out with .json)")
+    p.add_argument("--note", action="append", default=[], help="a line added to the header (repeatable)")
     return p
 
 
@@ -261,8 +267,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     check_data_name(args.data_name)
     runs = collect(args.data_name, [Path(r) for r in args.runs])
     command = " ".join(["python -m sensitive_hue.report", "--data_name", shlex.quote(args.data_name), "--runs",
-                        *map(shlex.quote, args.runs), *(["--out", shlex.quote(args.out)] if args.out else [])])
-    table = build_table(args.data_name, runs, command)
+                        *map(shlex.quote, args.runs), *(["--out", shlex.quote(args.out)] if args.out else []),
+                        *[f"--note {shlex.quote(n)}" for n in args.note]])
+    table = build_table(args.data_name, runs, command, tuple(args.note))
     markdown = to_markdown(table)
     if args.out:
         json_path = Path(args.json) if args.json else Path(args.out).with_suffix(".json")

@@ -94,6 +94,7 @@ def test_header_says_protocol_seeds_commit_command_and_oracle(tmp_path):
     assert "- Seeds: 7;" in text and "runs at abc1234" in text
     assert "Rebuild: `python -m sensitive_hue.report X`" in text
     assert "*test labels*" in text and "F1-PA (oracle)" in text and "Entities: 2 (A, B)" in text
+    assert "**Not run** (no results.json found): SensitiveHUE (attention), PCA (90% variance), random" in text
 
 
 def test_protocols_differ_rows_say_which(tmp_path):
@@ -125,6 +126,8 @@ def test_cli_writes_markdown_and_json_for_make_figures(tmp_path, capsys):
     for key in ("f1_pa_oracle", "f1_oracle", "auc_pr", "vus_pr"):  # read by images/make_figures.py
         assert isinstance(row[key]["mean"], float)
     assert out.read_text() == capsys.readouterr().out
+    assert run_cli(report.main, ["--data_name", "MSL", "--runs", str(tmp_path / "runs"), "--note", "two of four"]) == 0
+    assert "\n- two of four\n" in capsys.readouterr().out
     assert "--out " + str(out) in data["command"]
 
 
