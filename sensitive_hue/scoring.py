@@ -36,9 +36,11 @@ def _batches(series: np.ndarray, starts: np.ndarray, cfg: Config, desc: str):
     return tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True, disable=len(loader) < 20)
 
 
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    recon, log_prec = model(x)[:2]
-    return pointwise_nll(x, recon, log_prec), recon
+def _forward(model: torch.nn.Module, x: torch.Tensor, steps: slice) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature NLL and reconstruction (B, len(steps), F) at `steps` of each window; the network
+    still reads the whole window, but only those steps are decoded."""
+    recon, log_prec = model(x, decode_steps=steps)[:2]
+    return pointwise_nll(x[:, steps], recon, log_prec), recon
 
 
 @torch.inference_mode()
@@ -47,7 +49,8 @@ def network_window_scores(model: torch.nn.Module, series: np.ndarray, starts: np
     """Raw per-feature NLL (N, F) at `select_pos` of the windows starting at `starts` (validation)."""
     model.eval()
     pos = select_position(cfg)
-    parts = [_forward(model, x.to(device))[0][:, pos].cpu().clone() for x in _batches(series, starts, cfg, "validation")]
+    parts = [_forward(model, x.to(device), slice(pos, pos + 1))[0][:, 0].cpu()
+             for x in _batches(series, starts, cfg, "validation")]
     return torch.cat(parts).numpy().astype(np.float64)
 
 
@@ -57,19 +60,16 @@ def network_point_scores(model: torch.nn.Module, series: np.ndarray, cfg: Config
     """Raw per-feature NLL and reconstruction, both (T, F), one row per point of `series`."""
     model.eval()
     length, window, pos = len(series), cfg.step_num_in, select_position(cfg)
-    starts = window_starts(length, window, 1)
     nll_parts, recon_parts = [], []
-    head = tail = None
-    for x in _batches(series, starts, cfg, "scoring"):
-        nll, recon = _forward(model, x.to(device))
-        nll, recon = nll.cpu(), recon.cpu()
-        if head is None:
-            head = (nll[0, :pos].clone(), recon[0, :pos].clone())
-        tail = (nll[-1, pos + 1:].clone(), recon[-1, pos + 1:].clone())
-        nll_parts.append(nll[:, pos].clone())  # clone: a view would keep the whole batch alive
-        recon_parts.append(recon[:, pos].clone())
-    nll = torch.cat([head[0], *nll_parts, tail[0]]).numpy().astype(np.float64)
-    recon = torch.cat([head[1], *recon_parts, tail[1]]).numpy()
+    for x in _batches(series, window_starts(length, window, 1), cfg, "scoring"):
+        nll, recon = _forward(model, x.to(device), slice(pos, pos + 1))
+        nll_parts.append(nll[:, 0].cpu())
+        recon_parts.append(recon[:, 0].cpu())
+    # The first `pos` and last `window - 1 - pos` points sit at `pos` of no window: the first / last window scores them.
+    edges = WindowLoader(series, np.array([0, length - window]), window, 2, shuffle=False)
+    nll, recon = (part.cpu() for part in _forward(model, next(iter(edges)).to(device), slice(None)))
+    nll = torch.cat([nll[0, :pos], *nll_parts, nll[1, pos + 1:]]).numpy().astype(np.float64)
+    recon = torch.cat([recon[0, :pos], *recon_parts, recon[1, pos + 1:]]).numpy()
     assert len(nll) == length, (len(nll), length)
     return nll, recon
 

@@ -36,6 +36,20 @@ def test_shapes_and_variants(cfg, model, mixer):
     assert no_head(x)[1] is None and no_head.sigma_linear is None
 
 
+@pytest.mark.parametrize("model", ["sensitive_mamba", "sensitive_hue"])
+def test_decode_steps_match_the_full_output(cfg, model):
+    """Scoring decodes one step per window: the same values as the full output at that step."""
+    net = build_network(cfg.replace(model=model), f_in=5).eval()
+    x = torch.randn(4, 20, 5)
+    with torch.inference_mode():
+        recon, log_prec, latent = net(x, return_latent=True)
+        for steps in (slice(10, 11), slice(19, 20), slice(0, 7)):
+            part_recon, part_log_prec, part_latent = net(x, return_latent=True, decode_steps=steps)
+            torch.testing.assert_close(part_recon, recon[:, steps], rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(part_log_prec, log_prec[:, steps], rtol=1e-6, atol=1e-6)
+            assert torch.equal(part_latent, latent)
+
+
 def test_build_network_errors(cfg):
     with pytest.raises(ConfigError, match="model"):
         build_network(cfg.replace(model="pca"), f_in=5)

@@ -17,9 +17,10 @@ class PositionModel(torch.nn.Module):
     """Reconstructs x + (position in the window), no uncertainty: the squared error is position**2,
     and reconstruction - input reveals which window position a point's score came from."""
 
-    def forward(self, x, mask=None, return_latent=False):
+    def forward(self, x, mask=None, return_latent=False, decode_steps=None):
         position = torch.arange(x.shape[1], dtype=x.dtype)[None, :, None]
-        return x + position, None
+        recon = x + position
+        return (recon if decode_steps is None else recon[:, decode_steps]), None
 
 
 def _series(length: int, features: int = 2) -> np.ndarray:

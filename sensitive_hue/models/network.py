@@ -78,12 +78,14 @@ class SensitiveMamba(nn.Module):
         self.sigma_linear = nn.Linear(d_model, f_in) if uncertainty else None
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_latent: bool = False,
-                positions: torch.Tensor | None = None):
+                positions: torch.Tensor | None = None, decode_steps: slice | None = None):
         """x (B, T, F) -> (recon, log_prec[, latent]); log_prec is None without the uncertainty head.
 
         mask (B, T) bool, True = keep: timestamps set to False are zeroed after the input projection
         (TS2Vec timestamp masking). positions (B, T) or (T,) long: indices into the positional
-        embedding (default 0..T-1; crops pass their offsets inside the window).
+        embedding (default 0..T-1; crops pass their offsets inside the window). decode_steps: the
+        time steps whose recon / log_prec are computed (default all; scoring needs one per window);
+        the encoder and the latent always cover the whole window.
         """
         T = x.shape[1]
         if positions is None:
@@ -97,6 +99,7 @@ class SensitiveMamba(nn.Module):
         h = h + self.pos_embed(positions)
         for layer in self.layers:
             h = layer(h)
-        recon = self.revin.denorm(self.decoder(h), stats)
-        log_prec = self.sigma_linear(h) if self.sigma_linear is not None else None
+        h_out = h if decode_steps is None else h[:, decode_steps]
+        recon = self.revin.denorm(self.decoder(h_out), stats)
+        log_prec = self.sigma_linear(h_out) if self.sigma_linear is not None else None
         return (recon, log_prec, h) if return_latent else (recon, log_prec)
