@@ -59,18 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max_epoch", type=int)
     g.add_argument("--batch_size", type=int)
     g.add_argument("--lr", type=float)
-    g.add_argument("--num_threads", type=int, help="torch CPU threads (0 = torch's default)")
+    g.add_argument("--num_threads", type=int, help="torch CPU threads of a serial run (0 = torch's default); "
+                   "Ray jobs use --cpus_per_job")
     g.add_argument("--no_contrastive", action="store_const", const=False, dest="contrastive",
                    help="ablation: train without the contrastive loss")
     g.add_argument("--no_uncertainty", action="store_const", const=False, dest="uncertainty",
                    help="ablation: no log-precision head (plain MSE loss and score)")
     g.add_argument("--set", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
                    help="any other config key, e.g. --set stride=5 --set select_pos=tail")
+    r = p.add_argument_group("parallel jobs on Ray, one per entity (pip install -r requirements-distributed.txt)")
+    r.add_argument("--workers", type=int, help="N > 1: run N jobs at a time on a local Ray instance (default 1: "
+                   "serial, in this process, without Ray)")
+    r.add_argument("--ray_address", metavar="HOST:PORT", help="run the jobs on the Ray cluster started there with "
+                   "`ray start --head` (its resources set the parallelism)")
+    r.add_argument("--cpus_per_job", type=float, help="CPUs Ray reserves per job; also its torch threads (default 1)")
+    r.add_argument("--gpus_per_job", type=float, help="GPU share per job, e.g. 0.25: four jobs per GPU (default 0: CPU)")
     return p
 
 
 OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_size", "lr", "num_threads",
-             "contrastive", "uncertainty")
+             "contrastive", "uncertainty", "workers", "ray_address", "cpus_per_job", "gpus_per_job")
 
 
 def _detect(args: argparse.Namespace, cfg) -> int:
@@ -99,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.detect is not None or any(v is not None for v in (args.entity, args.threshold, args.nan_policy)):
         return _detect(args, cfg)
 
+    from sensitive_hue import parallel
     from sensitive_hue.pipeline import run_dataset  # after the config is valid: torch import is slow
+
+    if parallel.requested(cfg):
+        parallel.import_ray(cfg)  # without Ray: one line saying how to install it, before anything is written
 
     run_dataset(cfg, raw_dir=args.raw_dir, processed_dir=args.processed_dir, out_dir=args.out_dir,
                 entities=entities, test_only=args.test, plots=not args.no_plots,
