@@ -8,14 +8,20 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
 
-import yaml
+# Before torch loads: otherwise torch's OpenMP threads spin while they wait, which made training steps
+# about 3x slower on a busy 2-core machine (bench/README.md). A user's own OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from sensitive_hue.cli import run_cli
-from sensitive_hue.config import MODELS, load_config
-from sensitive_hue.errors import ConfigError
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+import yaml  # noqa: E402
+
+from sensitive_hue.cli import run_cli  # noqa: E402
+from sensitive_hue.config import MODELS, load_config  # noqa: E402
+from sensitive_hue.errors import ConfigError  # noqa: E402
 
 
 def _key_value(text: str) -> tuple[str, object]:
