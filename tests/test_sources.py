@@ -239,7 +239,7 @@ BAD = [
     (truncated_gz, _read_smap, r"test/P-1\.npy\.gz: cannot read.*truncated or corrupt"),
     (truncated_npy, _read_smap, r"test/P-1\.npy: not a readable \.npy"),
     (nan_in_npy, _read_smap, r"train/P-1\.npy: nan at row 7, column 4"),
-    (object_npy, _read_smap, r"train/P-1\.npy: not a readable \.npy"),
+    (object_npy, _read_smap, r"train/P-1\.npy: holds Python objects, which are never unpickled"),
     (num_values_mismatch, _read_smap, r"labeled_anomalies\.csv line 2.*label length 40 differs from the 41 rows"),
     (sequence_past_end, _read_smap, r"line 2: anomaly sequence \[20, 40\] of P-1 ends past the 40 test rows"),
     (dims_differ, _read_smap, r"test/P-1\.npy\.gz: 24 columns but .*train/P-1\.npy.* has 25"),
