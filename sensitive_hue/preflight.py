@@ -15,6 +15,7 @@ from .data.store import META_FILE, dataset_dir
 from .data.windows import split_train_val, window_starts
 from .errors import ConfigError, DataError, OutputError
 from .io import read_bytes
+from .logs import get_logger
 
 TRAINED_IN_BATCHES = ("sensitive_mamba", "sensitive_hue")
 
@@ -55,9 +56,17 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
         starts = window_starts(shape["train"][0], cfg.step_num_in, cfg.stride, f"{cfg.data_name} entity {name}")
         try:
             train_starts, _ = split_train_val(starts, cfg.val_ratio, 0)
+            # The data is too small for one batch only if even stride-1 windows cannot fill it; a large
+            # training stride on a short series just gives fewer (and smaller) batches, with a warning.
+            all_train, _ = split_train_val(window_starts(shape["train"][0], cfg.step_num_in, 1), cfg.val_ratio, 0)
         except DataError as exc:
             raise DataError(f"{cfg.data_name} entity {name}: {exc}") from None
-        if cfg.model in TRAINED_IN_BATCHES and cfg.batch_size > len(train_starts):
-            raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(train_starts)} "
+        if cfg.model not in TRAINED_IN_BATCHES:
+            continue
+        if cfg.batch_size > len(all_train):
+            raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(all_train)} "
                               f"training windows of {cfg.data_name} entity {name} ({shape['train'][0]} rows, step_num_in "
-                              f"{cfg.step_num_in}, stride {cfg.stride}); set --batch_size {len(train_starts)} or less")
+                              f"{cfg.step_num_in}, even at stride 1); set --batch_size {len(all_train)} or less")
+        if cfg.batch_size > len(train_starts):
+            get_logger().warning(f"{cfg.data_name} entity {name}: stride {cfg.stride} leaves {len(train_starts)} training "
+                                 f"windows, fewer than batch_size {cfg.batch_size}: one smaller batch per epoch")

@@ -212,7 +212,7 @@ MAIN = [
     Case("window longer than the processed series", "main", lambda w, t: _main(t, w, "--set", "step_num_in=400"),
          "window length 400 (config key step_num_in) is longer than the series (300 rows)"),
     Case("batch size larger than the data", "main", lambda w, t: _main(t, w, "--batch_size", "5000"),
-         "config key 'batch_size' is 5000, more than the 114 training windows of SMD entity machine-1-1"),
+         "config key 'batch_size' is 5000, more than the 228 training windows of SMD entity machine-1-1"),
     Case("--test without a trained model", "main", lambda w, t: _main(t, w, "--test"),
          f"no trained model for SMD entity {ENTITY} at out/SMD/{ENTITY}/model.pt; train first"),
     Case("checkpoint from another config", "main",
