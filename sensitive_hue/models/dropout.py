@@ -1,12 +1,13 @@
-"""Dropout whose CPU mask comes from a parallel counter-based generator.
+"""Dropout whose CPU mask comes from a parallel counter-based generator and is never stored.
 
 Why: torch's CPU dropout draws its mask with `bernoulli_`, which on non-Intel CPUs is a serial
-Mersenne-Twister loop (~15 ns per element): 18% of a SWaT training step on the 2-core AMD VM
-(`bench/README.md`, "Where the time goes"). Here element i of a call keeps its value when the
-top 24 bits of SplitMix64(key + (i + 1) * golden) reach p * 2^24, with one 62-bit key per call
-drawn from torch's global generator, so seeding and RNG-state resume work as before and the mask
-does not depend on the thread count. Same expectation as `nn.Dropout` (kept values scaled by
-1 / (1 - p)); on other devices and in eval mode it is `F.dropout`.
+Mersenne-Twister loop (~15 ns per element): 18% of a SWaT training step on the 2-core AMD VM; and
+autograd keeps each float32 mask until backward (20% of a training step's saved activations).
+Here element i of a call is kept when the top 24 bits of SplitMix64(key + (i + 1) * golden) reach
+p * 2^24, with one 62-bit key per call drawn from torch's global generator (seeding and RNG-state
+resume work as before; the mask does not depend on the thread count). Backward regenerates the
+mask from the key instead of saving it. Same expectation as `nn.Dropout` (kept values scaled by
+1 / (1 - p)); on other devices, other dtypes and in eval mode it is `F.dropout`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from numba import njit, prange
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .scan import _numba_threads  # also selects numba's threading layer (scan_cpu)
 
@@ -27,28 +29,49 @@ UNIT_BITS = 24  # resolution of p
 
 
 @njit(parallel=True, cache=True)
-def keep_mask(key, threshold, scale, out):
-    """out.flat[i] = scale where the i-th SplitMix64 output of `key` has top 24 bits >= threshold, else 0."""
-    for i in prange(out.size):
+def masked_scale(key, threshold, scale, x, out):
+    """out[i] = x[i] * m, m = scale where the i-th SplitMix64 output of `key` has top 24 bits >= threshold,
+    else 0 (a product, as torch's x * mask: NaN and the sign of zero propagate alike)."""
+    zero = scale - scale
+    for i in prange(x.size):
         z = key + np.uint64(i + 1) * _GOLDEN
         z = (z ^ (z >> _S30)) * _MIX1
         z = (z ^ (z >> _S27)) * _MIX2
         z = z ^ (z >> _S31)
-        out[i] = scale if (z >> _S40) >= threshold else 0
+        out[i] = x[i] * (scale if (z >> _S40) >= threshold else zero)
 
 
-def dropout_mask(shape, p: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A CPU tensor of 0 and 1 / (1 - p), each entry 0 with probability p (one key from torch's RNG)."""
-    key = int(torch.randint(2 ** KEY_BITS, (), dtype=torch.int64))
-    mask = torch.empty(shape, dtype=dtype)
+def _apply(x: torch.Tensor, key: int, p: float) -> torch.Tensor:
+    x = x.contiguous()
+    out = torch.empty_like(x)
     _numba_threads()
-    keep_mask(np.uint64(key), np.uint64(round(p * 2 ** UNIT_BITS)), mask.numpy().dtype.type(1.0 / (1.0 - p)),
-              mask.view(-1).numpy())
-    return mask
+    masked_scale(np.uint64(key), np.uint64(round(p * 2 ** UNIT_BITS)), x.numpy().dtype.type(1.0 / (1.0 - p)),
+                 x.view(-1).numpy(), out.view(-1).numpy())
+    return out
+
+
+class _CpuDropout(torch.autograd.Function):
+    """y = x * mask(key); dx = dy * mask(key): only the key is kept for backward."""
+
+    @staticmethod
+    def forward(ctx, x, key, p):
+        ctx.key, ctx.p = key, p
+        return _apply(x.detach(), key, p)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        return _apply(grad, ctx.key, ctx.p), None, None
+
+
+def cpu_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of a CPU float32/float64 tensor, 0 <= p < 1 (one key from torch's RNG)."""
+    key = int(torch.randint(2 ** KEY_BITS, (), dtype=torch.int64))
+    return _CpuDropout.apply(x, key, p)
 
 
 class Dropout(nn.Module):
-    """`nn.Dropout(p)` with the fast mask above on CPU tensors of float32 / float64."""
+    """`nn.Dropout(p)` with `cpu_dropout` on CPU tensors of float32 / float64."""
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -61,7 +84,7 @@ class Dropout(nn.Module):
             return x
         if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or self.p == 1.0:
             return F.dropout(x, self.p, training=True)
-        return x * dropout_mask(x.shape, self.p, x.dtype)
+        return cpu_dropout(x, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
