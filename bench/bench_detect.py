@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
 
@@ -31,20 +29,7 @@ from sensitive_hue.config import load_config  # noqa: E402
 from sensitive_hue.detectors import build_detector  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402
 from sensitive_hue.scoring import ScoreStats, score_series  # noqa: E402
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "numba": numba.__version__,
-            "numba_threads": numba.get_num_threads(), "python": platform.python_version()}
+from bench_mamba import machine  # noqa: E402  (one description of the machine for every bench)
 
 
 def synthetic(points: int, features: int, seed: int = 0) -> np.ndarray:

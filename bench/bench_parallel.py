@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,21 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sensitive_hue.io import write_json  # noqa: E402
+from bench_mamba import machine  # noqa: E402  (one description of the machine for every bench)
 
 OVERLAY = ROOT / "config" / "cpu_protocol.yaml"
-
-
-def machine() -> dict:
-    import ray
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else ():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "ray": ray.__version__}
 
 
 def timed_run(args: argparse.Namespace, out: Path, extra: list[str]) -> dict:
