@@ -13,7 +13,6 @@ Layout under `<out_dir>/<dataset>/`:
 
 from __future__ import annotations
 
-import math
 import platform
 import shlex
 import time
