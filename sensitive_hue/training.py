@@ -90,16 +90,16 @@ def _train_epoch(state: TrainState, loader: WindowLoader, cfg: Config, device: t
     sums = {"total": 0.0, "nll": 0.0, "contrastive": 0.0}
     with tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True) as bar:  # closed on errors too
         for batch, x in enumerate(bar, start=1):
-            losses = training_loss(state.model, x.to(device), cfg)
+            state.optimizer.zero_grad(set_to_none=True)
+            # backward term by term: peak memory is one forward's activations, not both (bench/README.md)
+            losses = training_loss(state.model, x.to(device), cfg, backward=True)
             total = losses["total"]
             if not torch.isfinite(total):
-                raise TrainingError(f"non-finite training loss ({float(total.detach())}) at epoch {state.epoch + 1}, "
+                raise TrainingError(f"non-finite training loss ({float(total)}) at epoch {state.epoch + 1}, "
                                     f"batch {batch}; check the data for NaN/inf or lower --lr")
-            state.optimizer.zero_grad(set_to_none=True)
-            total.backward()
             state.optimizer.step()
             for key in sums:
-                sums[key] += float(losses[key].detach())
+                sums[key] += float(losses[key])
             bar.set_postfix(loss=f"{sums['total'] / batch:.4f}")
     return {key: value / max(len(loader), 1) for key, value in sums.items()}
 

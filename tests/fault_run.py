@@ -34,13 +34,13 @@ def _at_batch(sig: signal.Signals, entity: str, epoch: int, batches: int) -> Non
         armed["done"] = 0
         return train_epoch(state, loader, cfg, device, desc)
 
-    def patched_loss(model, x, cfg):
+    def patched_loss(model, x, cfg, **kwargs):
         if armed["on"]:
             if armed["done"] == batches:
                 armed["on"] = False
                 _fire(sig)
             armed["done"] += 1
-        return training_loss(model, x, cfg)
+        return training_loss(model, x, cfg, **kwargs)
 
     training._train_epoch, training.training_loss = patched_epoch, patched_loss
 

@@ -68,8 +68,8 @@ def test_nan_loss_in_a_later_epoch_keeps_the_last_good_state(tmp_path, capsys, m
     calls = []
     loss = training.training_loss
 
-    def nan_in_epoch_2_batch_2(model, x, cfg):
-        losses = loss(model, x, cfg)
+    def nan_in_epoch_2_batch_2(model, x, cfg, **kwargs):
+        losses = loss(model, x, cfg, **kwargs)
         calls.append(1)
         return {**losses, "total": losses["total"] * math.nan} if len(calls) == per_epoch + 2 else losses
 
