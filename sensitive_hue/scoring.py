@@ -43,15 +43,28 @@ def _forward(model: torch.nn.Module, x: torch.Tensor, steps: slice) -> tuple[tor
     return pointwise_nll(x[:, steps], recon, log_prec), recon
 
 
+def _fill(nll_out: np.ndarray, recon_out: Optional[np.ndarray], model: torch.nn.Module, batches, pos: int,
+          device: torch.device) -> None:
+    """Write the NLL (and reconstruction) at `pos` of each window, batch after batch, into preallocated
+    rows: nothing is kept per batch (small per-batch tensors kept alive pin freed batch memory in the
+    heap: measured 0.5-1 MB more RSS per batch, over 1 GB for SWaT's test set)."""
+    row = 0
+    for x in batches:
+        nll, recon = _forward(model, x.to(device), slice(pos, pos + 1))
+        nll_out[row:row + len(x)] = nll[:, 0].cpu().numpy()
+        if recon_out is not None:
+            recon_out[row:row + len(x)] = recon[:, 0].cpu().numpy()
+        row += len(x)
+
+
 @torch.inference_mode()
 def network_window_scores(model: torch.nn.Module, series: np.ndarray, starts: np.ndarray, cfg: Config,
                           device: torch.device) -> np.ndarray:
     """Raw per-feature NLL (N, F) at `select_pos` of the windows starting at `starts` (validation)."""
     model.eval()
-    pos = select_position(cfg)
-    parts = [_forward(model, x.to(device), slice(pos, pos + 1))[0][:, 0].cpu()
-             for x in _batches(series, starts, cfg, "validation")]
-    return torch.cat(parts).numpy().astype(np.float64)
+    nll = np.empty((len(starts), series.shape[1]), dtype=np.float64)
+    _fill(nll, None, model, _batches(series, starts, cfg, "validation"), select_position(cfg), device)
+    return nll
 
 
 @torch.inference_mode()
@@ -60,17 +73,16 @@ def network_point_scores(model: torch.nn.Module, series: np.ndarray, cfg: Config
     """Raw per-feature NLL and reconstruction, both (T, F), one row per point of `series`."""
     model.eval()
     length, window, pos = len(series), cfg.step_num_in, select_position(cfg)
-    nll_parts, recon_parts = [], []
-    for x in _batches(series, window_starts(length, window, 1), cfg, "scoring"):
-        nll, recon = _forward(model, x.to(device), slice(pos, pos + 1))
-        nll_parts.append(nll[:, 0].cpu())
-        recon_parts.append(recon[:, 0].cpu())
+    nll = np.empty((length, series.shape[1]), dtype=np.float64)
+    recon = np.empty((length, series.shape[1]), dtype=np.float32)
+    _fill(nll[pos:], recon[pos:], model, _batches(series, window_starts(length, window, 1), cfg, "scoring"), pos,
+          device)  # rows pos .. length - window + pos
     # The first `pos` and last `window - 1 - pos` points sit at `pos` of no window: the first / last window scores them.
     edges = WindowLoader(series, np.array([0, length - window]), window, 2, shuffle=False)
-    nll, recon = (part.cpu() for part in _forward(model, next(iter(edges)).to(device), slice(None)))
-    nll = torch.cat([nll[0, :pos], *nll_parts, nll[1, pos + 1:]]).numpy().astype(np.float64)
-    recon = torch.cat([recon[0, :pos], *recon_parts, recon[1, pos + 1:]]).numpy()
-    assert len(nll) == length, (len(nll), length)
+    edge_nll, edge_recon = (part.cpu().numpy() for part in _forward(model, next(iter(edges)).to(device), slice(None)))
+    tail = length - window + pos + 1
+    nll[:pos], recon[:pos] = edge_nll[0, :pos], edge_recon[0, :pos]
+    nll[tail:], recon[tail:] = edge_nll[1, pos + 1:], edge_recon[1, pos + 1:]
     return nll, recon
 
 
