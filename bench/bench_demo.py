@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     args = parser.parse_args(argv)
-    from bench_mamba import machine
+    from machine import machine
     from bench_memory import run_measured
     from sensitive_hue.io import write_json
 

@@ -29,7 +29,7 @@ from sensitive_hue.config import load_config  # noqa: E402
 from sensitive_hue.detectors import build_detector  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402
 from sensitive_hue.scoring import ScoreStats, score_series  # noqa: E402
-from bench_mamba import machine  # noqa: E402  (one description of the machine for every bench)
+from machine import machine  # noqa: E402  (one description of the machine for every bench)
 
 
 def synthetic(points: int, features: int, seed: int = 0) -> np.ndarray:

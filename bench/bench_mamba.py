@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import machine  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402
 from sensitive_hue.models.mamba import Mamba, cuda_kernels  # noqa: E402
 
@@ -52,22 +52,6 @@ def naive_forward(m: Mamba, u: torch.Tensor) -> torch.Tensor:
         ys.append(torch.einsum("bdn,bn->bd", h, Cm[:, t]))
     y = torch.stack(ys, 1) + x * m.D
     return m.out_proj(y * F.silu(z))
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "numba_threading_layer": numba.config.THREADING_LAYER, "python": platform.python_version(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "load_avg_1min": round(os.getloadavg()[0], 2)}
 
 
 def timed(fn, device: torch.device) -> float:

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("extra", nargs="*", help="more main.py arguments, after --")
     args = parser.parse_args(argv)
-    from bench_mamba import machine
+    from machine import machine
     from sensitive_hue.config import load_config
     from sensitive_hue.io import write_json
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sensitive_hue.io import write_json  # noqa: E402
-from bench_mamba import machine  # noqa: E402  (one description of the machine for every bench)
+from machine import machine  # noqa: E402  (one description of the machine for every bench)
 
 OVERLAY = ROOT / "config" / "cpu_protocol.yaml"
 

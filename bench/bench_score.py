@@ -34,7 +34,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_mamba import machine  # noqa: E402
+from machine import machine  # noqa: E402
 from bench_train_step import swat_config  # noqa: E402
 from sensitive_hue.data.windows import WindowLoader, window_starts  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402

@@ -37,7 +37,8 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_mamba import machine, naive_forward  # noqa: E402
+from bench_mamba import naive_forward  # noqa: E402
+from machine import machine  # noqa: E402
 from sensitive_hue.config import load_config  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402
 from sensitive_hue.losses import training_loss  # noqa: E402

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "bench"))
     sys.path.insert(0, str(ROOT))
-    from bench_mamba import machine  # imports torch here only; the children set their own policy
+    from machine import machine  # imports torch here only; the children set their own policy
     from sensitive_hue.io import write_json
 
     info = machine()
