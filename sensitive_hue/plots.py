@@ -105,19 +105,17 @@ def _save(fig, path: str | os.PathLike) -> None:
     io.write_bytes(path, buffer.getvalue())
 
 
-def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
-                        scores: np.ndarray, labels: np.ndarray, features: Sequence[int], thresholds: Sequence[Threshold],
-                        title: str, feature_names: Optional[Sequence[str]] = None,
-                        boundaries: Sequence[tuple[int, str]] = ()) -> None:
-    """Input vs reconstruction of `features`, then the score with segments shaded and thresholds drawn."""
+def _feature_panels(series: np.ndarray, reconstruction: Optional[np.ndarray], features: Sequence[int],
+                    shaded: np.ndarray, feature_names: Optional[Sequence[str]]):
+    """A figure with one panel per feature (input vs reconstruction, `shaded` points shaded) above a
+    taller empty panel for the score; returns (figure, axes, envelope bin edges)."""
     n = len(features)
     fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True, layout="constrained",
                              gridspec_kw={"height_ratios": [1] * n + [2]}, squeeze=False)
     axes = axes[:, 0]
-    edges = _bins(len(scores))
-    anomalous = labels.astype(bool)
+    edges = _bins(len(series))
     for ax, f in zip(axes[:-1], features):
-        _shade(ax, anomalous, edges, SEGMENT_COLOR)
+        _shade(ax, shaded, edges, SEGMENT_COLOR)
         _envelope(ax, series[:, f], edges, color="black", linewidth=0.7, label="input")
         if reconstruction is not None:
             _envelope(ax, reconstruction[:, f], edges, color="tab:blue", linewidth=0.7, alpha=0.8,
@@ -127,6 +125,16 @@ def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruct
         ax.tick_params(labelsize=7)
     if n:
         axes[0].legend(loc="upper right", fontsize=7, ncol=2)
+    return fig, axes, edges
+
+
+def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
+                        scores: np.ndarray, labels: np.ndarray, features: Sequence[int], thresholds: Sequence[Threshold],
+                        title: str, feature_names: Optional[Sequence[str]] = None,
+                        boundaries: Sequence[tuple[int, str]] = ()) -> None:
+    """Input vs reconstruction of `features`, then the score with segments shaded and thresholds drawn."""
+    anomalous = labels.astype(bool)
+    fig, axes, edges = _feature_panels(series, reconstruction, features, anomalous, feature_names)
     ax = axes[-1]
     _shade(ax, anomalous, edges, SEGMENT_COLOR, label="labelled anomaly")
     _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
@@ -188,22 +196,8 @@ def plot_detect(path: str | os.PathLike, series: np.ndarray, reconstruction: Opt
                 feature_names: Sequence[str], x_label: str = "row") -> None:
     """`--detect` figure: new data vs reconstruction for `features`, then the score with the threshold;
     flagged segments shaded everywhere (there are no labels)."""
-    n = len(features)
-    fig, axes = plt.subplots(n + 1, 1, figsize=(13, 1.4 * n + 2.8), sharex=True, layout="constrained",
-                             gridspec_kw={"height_ratios": [1] * n + [2]}, squeeze=False)
-    axes = axes[:, 0]
-    edges = _bins(len(scores))
     flagged = flags.astype(bool)
-    for ax, f in zip(axes[:-1], features):
-        _shade(ax, flagged, edges, SEGMENT_COLOR)
-        _envelope(ax, series[:, f], edges, color="black", linewidth=0.7, label="input")
-        if reconstruction is not None:
-            _envelope(ax, reconstruction[:, f], edges, color="tab:blue", linewidth=0.7, alpha=0.8,
-                      label="reconstruction")
-        ax.set_ylabel(feature_names[f], fontsize=8, rotation=0, ha="right", va="center")
-        ax.tick_params(labelsize=7)
-    if n:
-        axes[0].legend(loc="upper right", fontsize=7, ncol=2)
+    fig, axes, edges = _feature_panels(series, reconstruction, features, flagged, feature_names)
     ax = axes[-1]
     _shade(ax, flagged, edges, SEGMENT_COLOR, label="flagged")
     _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
