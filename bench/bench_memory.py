@@ -4,10 +4,11 @@ Runs, each in a fresh scratch folder, under `/usr/bin/time -v` (else `getrusage`
   1. `preprocess.py --data_name SWaT` alone;
   2. `main.py --data_name SWaT --max_epoch 1 --set stride=200` from raw data: preprocessing, one
      training epoch of the full SWaT network on stride-200 windows (the stride shortens the epoch,
-     not the per-batch memory), validation, stride-1 scoring of all 89,984 test points, metrics, plots.
+     not the per-batch memory), validation, stride-1 scoring of all 89,984 test points, metrics, plots;
+  3. the same with `--set checkpoint_layers=false` (every layer's activations kept for backward).
 Prints the peak RSS of each next to what the paper's approach (every stride-1 window of train and
 test materialised in float64) would hold, and writes bench/results/bench_memory.json.
-Target: peak RSS <= 1.5 GB. Run 2 takes 10-20 minutes on a 2-core CPU (stride-1 scoring).
+Target: peak RSS <= 1.5 GB. Runs 2 and 3 take 5-20 minutes each on a 2-core CPU (stride-1 scoring).
 
     python bench/bench_memory.py [--raw_dir ../shared/datasets] [--keep] [-- extra main.py args]
 """
@@ -31,6 +32,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 TARGET_MB = 1536.0
+# main.py runs: the defaults, then without layer checkpointing (checkpoint_layers, on by default, recomputes
+# each encoder layer's activations in backward instead of keeping them).
+RUNS = {"main.py": [], "main.py, checkpoint_layers=false": ["--set", "checkpoint_layers=false"]}
 TIME = Path("/usr/bin/time")
 
 
@@ -83,11 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"preprocess.py: {runs['preprocess.py']['peak_rss_mb']:.0f} MB, {runs['preprocess.py']['wall_s']:.0f} s",
               flush=True)
         meta = json.loads((work / "processed_alone" / "SWaT" / "SWaT" / "meta.json").read_text())
-        main_args = ["--data_name", "SWaT", "--raw_dir", args.raw_dir, "--processed_dir", str(work / "processed"),
-                     "--out_dir", str(work / "out"), "--max_epoch", "1", "--set", "stride=200", *args.extra]
-        runs["main.py"] = run_measured([sys.executable, "main.py", *main_args], work / "main.log")
-        print(f"main.py: {runs['main.py']['peak_rss_mb']:.0f} MB, {runs['main.py']['wall_s']:.0f} s", flush=True)
-        results_file = work / "out" / "SWaT" / "results.json"
+        for i, (name, flags) in enumerate(RUNS.items()):
+            main_args = ["--data_name", "SWaT", "--raw_dir", args.raw_dir, "--processed_dir",
+                         str(work / "processed"), "--out_dir", str(work / f"out{i}"), "--max_epoch", "1", "--set",
+                         "stride=200", *flags, *args.extra]
+            runs[name] = run_measured([sys.executable, "main.py", *main_args], work / f"main{i}.log")
+            print(f"{name}: {runs[name]['peak_rss_mb']:.0f} MB, {runs[name]['wall_s']:.0f} s", flush=True)
+        results_file = work / "out0" / "SWaT" / "results.json"
         timings = json.loads(results_file.read_text())["timings"] if results_file.is_file() else {}
         entity = (json.loads(results_file.read_text())["entities"]["SWaT"]["timings"] if results_file.is_file() else {})
     finally:

@@ -5,13 +5,15 @@ window 100, contrastive views on, dropout 0.2): one step as training runs it = `
 (full-window NLL forward and backward, then both contrastive views in one forward and backward) +
 AdamW. Candidates, interleaved so load from other
 processes hits them alike, with the same batch and the same crops/masks in each round:
-  ours        the network with the `torch` Mamba backend (numba scan kernels on CPU)
+  ours        the network with the `torch` Mamba backend (numba scan kernels on CPU) and the default
+              `checkpoint_layers: true` (each encoder layer recomputed in backward, a third of the memory)
+  ours_no_checkpoint  the same with every layer's activations kept (checkpoint_layers false)
   naive_scan  the same network with each Mamba block's recurrence as a Python loop over time under
               autograd (`bench_mamba.naive_forward`, mamba-ssm's `selective_scan_ref` formulation)
-  attention   the attention-encoder variant (`--model sensitive_hue`), same depth and width
-Phase 1 times ours and attention in alternating order (ABBA); phase 2 times each naive step between
+  attention   the attention-encoder variant (`--model sensitive_hue`), same depth and width and settings
+Phase 1 times ours, attention and ours_no_checkpoint, the order reversed every other round; phase 2 times each naive step between
 two steps of ours with the same crops. Ratios are medians of pairs close in time (ours / attention per round; each naive
-step over the mean of the steps of ours around it), in wall-clock time and, for reference, in CPU
+step over the mean of the steps of ours around it; ours / ours_no_checkpoint per round), in wall-clock time and, for reference, in CPU
 time of this process (all threads). Prints windows/s, ratios and the machine; writes
 bench/results/bench_train_step.json. Targets: naive_scan / ours >= 20 and ours / attention <= 1.2.
 
@@ -77,7 +79,8 @@ def timed(fn) -> tuple[float, float]:
 
 
 def run_phases(candidates: dict, repeats: int, naive_repeats: int) -> dict[str, dict[str, list[float]]]:
-    """Phase 1: ours and attention, `repeats` rounds, the order alternating (ABBA) against drift.
+    """Phase 1: ours, attention and ours_no_checkpoint, `repeats` rounds, the order reversed every other round
+    against drift.
     Phase 2: each naive step between two steps of ours with the same seed, so the same crop length
     (the views' cost varies with it; the naive step's heavy allocations run apart from phase 1). Returns {"wall"|"cpu": {name: [seconds]}} with ours' phase-2 steps as "ours_bracket"."""
     out = {"wall": {}, "cpu": {}}
@@ -89,8 +92,9 @@ def run_phases(candidates: dict, repeats: int, naive_repeats: int) -> dict[str, 
         out["cpu"].setdefault(label, []).append(c)
         print(f"  {label} {w:.2f} s wall, {c:.2f} s CPU (load {os.getloadavg()[0]:.1f})", flush=True)
 
+    order = ("ours", "attention", "ours_no_checkpoint")
     for i in range(repeats):
-        for name in ("ours", "attention") if i % 2 == 0 else ("attention", "ours"):
+        for name in order if i % 2 == 0 else order[::-1]:
             record(name, name, 1000 + i)
     for i in range(naive_repeats):  # the same seed (crop length) for the naive step and the two around it
         record("ours", "ours_bracket", 2000 + i)
@@ -99,13 +103,14 @@ def run_phases(candidates: dict, repeats: int, naive_repeats: int) -> dict[str, 
     return out
 
 
-def paired_ratios(times: dict[str, list[float]]) -> tuple[list[float], list[float]]:
-    """naive / ours per naive step (ours = mean of the steps just before and after it) and ours /
-    attention per round: pairs close in time cancel most of the drift in the machine's load."""
+def paired_ratios(times: dict[str, list[float]]) -> tuple[list[float], list[float], list[float]]:
+    """naive / ours per naive step (ours = mean of the steps just before and after it), ours / attention
+    and ours / ours_no_checkpoint per round: pairs close in time cancel most of the drift in the load."""
     bracket = times.get("ours_bracket", [])
     naive = [n / ((bracket[2 * i] + bracket[2 * i + 1]) / 2) for i, n in enumerate(times.get("naive_scan", []))]
     attention = [o / a for o, a in zip(times["ours"], times["attention"])]
-    return naive, attention
+    checkpoint = [o / p for o, p in zip(times["ours"], times["ours_no_checkpoint"])]
+    return naive, attention, checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,19 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     x = torch.randn(cfg.batch_size, cfg.step_num_in, cfg.f_in)
     candidates = {"ours": step_fn(cfg, x), "naive_scan": step_fn(cfg, x, naive=True),
-                  "attention": step_fn(swat_config("sensitive_hue"), x)}
+                  "attention": step_fn(swat_config("sensitive_hue"), x),
+                  "ours_no_checkpoint": step_fn(cfg.replace(checkpoint_layers=False), x)}
     info = machine()
     print(" ".join(f"{k}={v}" for k, v in info.items()))
     print(f"SWaT config: {cfg.encode_layer_num} layers, d_model {cfg.dim_model}, FFN {cfg.dim_hidden_fc}, "
           f"d_state {cfg.d_state}, {cfg.f_in} features, batch {cfg.batch_size}, window {cfg.step_num_in}, "
-          f"contrastive {cfg.contrastive}, dropout {cfg.dropout}")
+          f"contrastive {cfg.contrastive}, dropout {cfg.dropout}, checkpoint_layers {cfg.checkpoint_layers}")
     first_ms = timed(candidates["ours"])[0] * 1e3  # numba: compile or load the kernels
-    for name in ("ours", "attention", "attention"):
+    for name in ("ours", "attention", "attention", "ours_no_checkpoint"):
         candidates[name]()  # warm-up (the naive loop has nothing to warm up and takes a minute)
     times = run_phases(candidates, args.repeats, args.naive_repeats)
     wall, cpu = times["wall"], times["cpu"]
-    naive_wall, attention_wall = paired_ratios(wall)
-    naive_cpu, attention_cpu = paired_ratios(cpu)
+    naive_wall, attention_wall, checkpoint_wall = paired_ratios(wall)
+    naive_cpu, attention_cpu, _ = paired_ratios(cpu)
     naive_over_ours = statistics.median(naive_wall) if naive_wall else float("nan")
     ours_over_attention = statistics.median(attention_wall)
     rows = []
@@ -155,18 +161,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ours / attention = {ours_over_attention:.2f}x wall (rounds {min(attention_wall):.2f}-{max(attention_wall):.2f}; "
           f"CPU time {statistics.median(attention_cpu):.2f}x) - target <= {TARGET_OURS_OVER_ATTENTION}x: "
           f"{'met' if met_attention else 'MISSED'}")
+    print(f"ours / ours_no_checkpoint = {statistics.median(checkpoint_wall):.2f}x wall (rounds "
+          f"{min(checkpoint_wall):.2f}-{max(checkpoint_wall):.2f}): the time cost of checkpoint_layers")
     print(f"first step of ours (numba compile or cache load included): {first_ms:.0f} ms")
     info["load_avg_1min_end"] = round(os.getloadavg()[0], 2)
     print(f"1-minute load average: {info['load_avg_1min']} at start, {info['load_avg_1min_end']} at the end")
     out = ROOT / "bench" / "results" / "bench_train_step.json"
     write_json(out, {"machine": info, "config": {k: getattr(cfg, k) for k in (
         "encode_layer_num", "dim_model", "dim_hidden_fc", "d_state", "d_conv", "expand", "f_in", "batch_size",
-        "step_num_in", "contrastive", "dropout")}, "rows": rows, "naive_over_ours": round(naive_over_ours, 2),
+        "step_num_in", "contrastive", "dropout", "checkpoint_layers")}, "rows": rows,
+        "naive_over_ours": round(naive_over_ours, 2) if naive_wall else None,
         "naive_over_ours_paired": [round(r, 2) for r in naive_wall],
         "naive_over_ours_cpu_time": round(statistics.median(naive_cpu), 2) if naive_cpu else None,
         "ours_over_attention_rounds": [round(r, 3) for r in attention_wall],
         "ours_over_attention": round(ours_over_attention, 3),
-        "ours_over_attention_cpu_time": round(statistics.median(attention_cpu), 3), "first_step_ms": round(first_ms, 1),
+        "ours_over_attention_cpu_time": round(statistics.median(attention_cpu), 3),
+        "ours_over_ours_no_checkpoint": round(statistics.median(checkpoint_wall), 3),
+        "ours_over_ours_no_checkpoint_rounds": [round(r, 3) for r in checkpoint_wall], "first_step_ms": round(first_ms, 1),
         "targets": {"naive_over_ours_min": TARGET_NAIVE_OVER_OURS, "met_naive": met_naive,
                     "ours_over_attention_max": TARGET_OURS_OVER_ATTENTION, "met_attention": met_attention}})
     print(f"wrote {out.relative_to(ROOT)}")

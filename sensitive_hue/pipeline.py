@@ -42,7 +42,7 @@ from .training import TrainState, epochs_csv
 CHECKPOINT_FORMAT = 1
 # Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
 RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
-                    "gpus_per_job", "entities", "score_batch_size")
+                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
                    "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance")

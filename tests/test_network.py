@@ -128,3 +128,58 @@ def test_six_layer_d128_model_trains_one_step_on_cpu():
     assert all(torch.isfinite(v) for v in losses.values()) and losses["contrastive"] > 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     assert all(not torch.equal(a, p) for a, p in zip(before, net.parameters()))
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct tensors autograd saves for backward while `fn` runs."""
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("model", ["sensitive_mamba", "sensitive_hue"])
+def test_checkpointed_layers_give_the_same_losses_gradients_and_rng_state(cfg, model):
+    """checkpoint_layers recomputes each encoder layer in backward: bit-identical losses and gradients
+    (dropout on, so the recompute must draw the same masks) and the global RNG left where a plain step
+    leaves it (resume stays bit-exact), while autograd saves far less."""
+    cfg = cfg.replace(model=model, dropout=0.2, encode_layer_num=3)
+    runs = {}
+    for checkpointed in (False, True):
+        torch.manual_seed(0)
+        net = build_network(cfg.replace(checkpoint_layers=checkpointed), f_in=3).train()
+        assert net.checkpoint_layers is checkpointed
+        x = torch.randn(6, 20, 3)
+        torch.manual_seed(5)
+        losses = training_loss(net, x, cfg, backward=True)
+        runs[checkpointed] = (losses, {n: p.grad for n, p in net.named_parameters()}, torch.get_rng_state(),
+                              _saved_bytes(lambda: net(x)))
+    (plain, plain_grads, plain_rng, plain_saved), (ckpt, ckpt_grads, ckpt_rng, ckpt_saved) = runs[False], runs[True]
+    assert all(torch.equal(plain[k], ckpt[k]) for k in plain)
+    assert all(torch.equal(plain_grads[n], ckpt_grads[n]) for n in plain_grads)
+    assert torch.equal(plain_rng, ckpt_rng)
+    assert ckpt_saved < plain_saved / 2, (ckpt_saved, plain_saved)
+
+
+def test_checkpointing_is_skipped_without_autograd(cfg, monkeypatch):
+    """Scoring (inference mode) runs the layers directly: no checkpoint call, the same output."""
+    import sensitive_hue.models.network as network
+
+    net = build_network(cfg.replace(checkpoint_layers=True), f_in=3).eval()
+    calls = []
+    monkeypatch.setattr(network, "checkpoint", lambda *a, **k: calls.append(1) or a[0](*a[1:]))
+    x = torch.randn(2, 20, 3)
+    with torch.inference_mode():
+        recon, _ = net(x)
+    assert not calls
+    net.checkpoint_layers = False
+    with torch.inference_mode():
+        assert torch.equal(net(x)[0], recon)
+    net.checkpoint_layers = True
+    net(x)
+    assert len(calls) == cfg.encode_layer_num

@@ -19,7 +19,8 @@ def build_network(cfg: Config, f_in: int) -> nn.Module:
     return SensitiveMamba(f_in, cfg.dim_model, cfg.dim_hidden_fc, cfg.encode_layer_num, cfg.step_num_in,
                           dropout=cfg.dropout, encoder=ENCODER_OF_MODEL[cfg.model], head_num=cfg.head_num,
                           d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.expand,
-                          mamba_backend=cfg.mamba_backend, uncertainty=cfg.uncertainty)
+                          mamba_backend=cfg.mamba_backend, uncertainty=cfg.uncertainty,
+                          checkpoint_layers=cfg.checkpoint_layers)
 
 
 __all__ = ["build_network", "SensitiveMamba", "ENCODER_OF_MODEL"]

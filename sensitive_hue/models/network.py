@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import SelfAttention
 from .dropout import Dropout
@@ -59,12 +60,16 @@ class SensitiveMamba(nn.Module):
 
     def __init__(self, f_in: int, d_model: int, dim_hidden_fc: int, layers: int, max_len: int,
                  dropout: float = 0.2, encoder: str = "mamba", head_num: int = 4, d_state: int = 16,
-                 d_conv: int = 2, expand: int = 1, mamba_backend: str = "auto", uncertainty: bool = True):
+                 d_conv: int = 2, expand: int = 1, mamba_backend: str = "auto", uncertainty: bool = True,
+                 checkpoint_layers: bool = False):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
         self.encoder = encoder
         self.max_len = max_len
+        # Under autograd, keep only each encoder layer's input and recompute its activations in backward:
+        # a third of the saved memory for one more forward of the layers (same values and gradients).
+        self.checkpoint_layers = checkpoint_layers
         self.revin = RevIN()
         self.in_linear = nn.Linear(f_in, d_model)
         self.pos_embed = nn.Embedding(max_len, d_model)
@@ -98,8 +103,9 @@ class SensitiveMamba(nn.Module):
         if mask is not None:
             h = h * mask.unsqueeze(-1).to(h.dtype)
         h = h + self.pos_embed(positions)
+        recompute = self.checkpoint_layers and torch.is_grad_enabled()
         for layer in self.layers:
-            h = layer(h)
+            h = checkpoint(layer, h, use_reentrant=False) if recompute else layer(h)
         h_out = h if decode_steps is None else h[:, decode_steps]
         recon = self.revin.denorm(self.decoder(h_out), stats)
         log_prec = self.sigma_linear(h_out) if self.sigma_linear is not None else None
