@@ -5,6 +5,7 @@
 #   bash results/run_all.sh                      # MSL, SMD (TranAD's machines present here), SMAP, SWaT
 #   DATASETS="MSL" SEEDS="2025 1 2" bash results/run_all.sh
 #   PROTOCOL=paper OVERLAY= bash results/run_all.sh   # the paper protocol (stride 1, 25 epochs): GPU
+#   PROTOCOL=cpu-smd-all SMD_ENTITIES=all DATASETS=SMD WORKERS=2 bash results/run_all.sh   # every SMD machine present, 2 Ray jobs
 #
 # Layout (one folder per run, so runs never overwrite each other):
 #   runs/<protocol>/<detector>[-<ablation>]/seed<k>/<dataset>/results.json
@@ -25,13 +26,17 @@ DETECTORS=${DETECTORS:-"pca random sensitive_mamba sensitive_hue"}
 ABLATIONS=${ABLATIONS:-}              # e.g. "no_contrastive no_uncertainty" (SensitiveMamba only)
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
-SMD_ENTITIES=${SMD_ENTITIES:-"machine-1-1 machine-2-1 machine-3-2 machine-3-7"}  # TranAD's four
+SMD_ENTITIES=${SMD_ENTITIES:-"machine-1-1 machine-2-1 machine-3-2 machine-3-7"}  # TranAD's four; "all": every machine present
+WORKERS=${WORKERS:-1}                 # >1: that many Ray jobs (one entity each, THREADS threads each); pip install -r requirements-distributed.txt
 ROOT=runs/$PROTOCOL
 mkdir -p "$ROOT"
 
-present_smd() {  # TranAD's machines that exist in the raw data (1-1 and 3-7 are missing here)
-  local out=() m
-  for m in $SMD_ENTITIES; do
+present_smd() {  # TranAD's machines that exist in the raw data (1-1 and 3-7 are missing here), or all present
+  local out=() m wanted=$SMD_ENTITIES
+  if [ "$wanted" = all ]; then
+    wanted=$(ls "$RAW_DIR/SMD/train/" | sed -e 's/\.gz$//' -e 's/\.txt$//' | sort -V)
+  fi
+  for m in $wanted; do
     if ls "$RAW_DIR/SMD/train/$m.txt"* >/dev/null 2>&1; then out+=("$m"); else echo "SMD: $m not in $RAW_DIR, skipped" >&2; fi
   done
   echo "${out[@]}"
@@ -41,6 +46,7 @@ run_one() {  # dataset detector ablation seed
   local data=$1 model=$2 ablation=$3 seed=$4 name=$2 flags=()
   [ -n "$ablation" ] && { name="$model-$ablation"; flags+=("--$ablation"); }
   [ -n "$OVERLAY" ] && flags+=(--overlay "$OVERLAY")
+  [ "$WORKERS" -gt 1 ] && flags+=(--workers "$WORKERS" --cpus_per_job 1)
   [ "$data" = SMD ] && flags+=(--entities $(present_smd))
   [ -n "${ENTITIES:-}" ] && flags+=(--entities $ENTITIES)
   local out="$ROOT/$name/seed$seed"
