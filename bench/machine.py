@@ -23,6 +23,8 @@ def machine() -> dict:
     import numba  # imported here: bench_threshold describes the machine without torch
     import torch
 
+    import sensitive_hue.models.scan_cpu  # noqa: F401  (picks numba's threading layer, as the package does)
+
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "numba": numba.__version__,
             "numba_threads": numba.get_num_threads(), "numba_threading_layer": numba.config.THREADING_LAYER,
