@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fire(sig: signal.Signals) -> None:
-    os.kill(os.getpid(), sig)
+    """Deliver `sig` to this thread now: `os.kill(getpid())` lets the kernel pick any thread (numba's and
+    OpenMP's workers too), so Python could see a SIGINT only later, e.g. inside a finaliser that swallows it."""
+    signal.raise_signal(sig)
 
 
 def _at_batch(sig: signal.Signals, entity: str, epoch: int, batches: int) -> None:
