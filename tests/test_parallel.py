@@ -7,9 +7,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,19 +123,38 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.fixture
 def head_node(tmp_path):
-    """`ray start --head` on 127.0.0.1 (2 CPUs, no dashboard, no usage stats); `ray stop` afterwards."""
+    """A head node of its own on 127.0.0.1 (2 CPUs, no dashboard, no usage stats): `ray start --head --block`
+    in a new session, stopped by signalling that session. (`ray stop` would stop every Ray instance of
+    this user on the machine, e.g. a `main.py --workers 2` run going on beside the tests.)"""
     ray_cli = str(Path(sys.executable).with_name("ray"))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     port = _free_port()
+    head = subprocess.Popen([ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+                             "--include-dashboard=false", "--num-cpus=2", "--disable-usage-stats"],
+                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
-        subprocess.run([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                        "--include-dashboard=false", "--num-cpus=2", "--disable-usage-stats"],
-                       env=env, check=True, capture_output=True, timeout=120, cwd=tmp_path)
+        deadline = time.monotonic() + 120
+        while not _accepts(port):
+            assert head.poll() is None, f"ray start --head exited with {head.returncode}"
+            assert time.monotonic() < deadline, "the Ray head node did not start within 120 s"
+            time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([ray_cli, "stop"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)  # --block stops the node's processes on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
 
 
 @needs_ray
