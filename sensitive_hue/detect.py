@@ -37,7 +37,7 @@ from .detectors import Detector, build_detector
 from .errors import CheckpointError, ConfigError, DataError
 from .logs import get_logger, setup_logging
 from .metrics import segments
-from .pipeline import Layout, read_checkpoint, resolve_device
+from .entity import Layout, read_checkpoint, resolve_device
 from .scoring import PointScores, ScoreStats, score_series
 
 NAN_POLICIES = ("error", "interpolate")

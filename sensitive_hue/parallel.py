@@ -1,8 +1,8 @@
 """Run a dataset's entity jobs on Ray: `--workers N` (a local instance) or `--ray_address` (a cluster).
 
-One job = (dataset, entity, detector, seed). A worker runs `pipeline.run_entity`, the code a serial run
+One job = (dataset, entity, detector, seed). A worker runs `entity.run_entity`, the code a serial run
 uses, on the entity's arrays taken from Ray's object store, and returns the `EntityResult`; the driver
-writes each result as it arrives (`pipeline.write_entity`), so workers need no access to the output
+writes each result as it arrives (`entity.write_entity`), so workers need no access to the output
 folder. The seed comes from `derive_seed(seed, dataset, entity, detector)` inside `run_entity`, never
 from the scheduling order, so a job run with k torch threads (`--cpus_per_job k`) gives the bytes a
 serial run with `--num_threads k` gives (on CPU; other thread counts round differently).
@@ -28,8 +28,8 @@ from .config import Config
 from .data.store import ProcessedEntity, load_entity
 from .errors import ConfigError
 from .logs import get_logger
-from .pipeline import (EntityResult, Layout, check_checkpoint_data, metric_line, read_checkpoint, resolve_device,
-                       run_entity, write_entity)
+from .entity import (EntityResult, Layout, check_checkpoint_data, metric_line, read_checkpoint, resolve_device,
+                     run_entity, write_entity)
 
 INSTALL_HINT = "pip install -r requirements-distributed.txt"
 MAX_RETRIES = 3  # reruns of a job whose worker process died (killed, out of memory, node lost)

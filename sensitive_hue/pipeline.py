@@ -1,295 +1,35 @@
-"""Run a dataset: select entities, make sure processed data exists, then per entity train (or load
-with `--test`), score every test point, evaluate, and write the outputs atomically.
-
-`run_entity` is the unit of work (one entity, one detector, one seed): it takes arrays and returns
-an `EntityResult` without touching the output folder, so a parallel worker can run it and the
-driver writes the files with `write_entity`. Per-entity results are written as soon as an entity
-finishes; the dataset-level aggregate (`results.json`, overall metrics, plots) is built from them.
-
-Layout under `<out_dir>/<dataset>/`:
-  results.json  run.log  reconstruction.png  fn_visualize.png  scores/<entity>.npy
-  <entity>/{model.pt, result.json, epochs.csv, val_scores.npy, reconstruction.npy[, reconstruction.png, fn_visualize.png]}
+"""Run a dataset: select entities, make sure processed data exists, run each entity's job
+(`entity.run_entity`: serially here, or as Ray jobs through `parallel`), write each entity's outputs
+as soon as it finishes, then build the dataset-level aggregate (`results.json`, overall metrics,
+plots) from them. The file layout is `entity.Layout`'s.
 """
 
 from __future__ import annotations
 
-import platform
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__, io, plots, train_state
+from . import io, plots, train_state
 from .config import Config
 from .data.preprocess import preprocess_dataset, processed_exists, raw_exists
 from .data.store import ProcessedEntity, list_entities, load_entity, select_entities
-from .data.windows import split_train_val, window_starts
-from .detectors import build_detector
-from .errors import CheckpointError, ConfigError, DataError, TrainingError
+from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, EntityResult, Layout, check_checkpoint_data, entity_seed,
+                     finished_entity, label_free_name, metric_line, read_checkpoint, resolve_device, run_entity,
+                     versions, write_entity)
+from .errors import CheckpointError, DataError, TrainingError
 from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
-from .metrics import check_scores, evaluate_entity, evaluate_overall, point_adjust, pot_fit, quantile_threshold
-from .scoring import PointScores, ScoreStats, ignored_dims, score_series, summarise
+from .metrics import evaluate_overall, point_adjust
+from .parallel import requested, run_jobs  # Ray itself is imported only when requested
 from .preflight import check_entities, check_output_dir, entity_meta
-from .seeding import derive_seed, set_seed
 from .training import TrainState, epochs_csv
-
-CHECKPOINT_FORMAT = 1
-# Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
-RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
-                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers")
-# Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
-CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
-                   "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance")
-PROTOCOL_NOTE = ("metrics under 'paper_protocol' use a threshold chosen on the test labels (oracle), as the paper "
-                 "does; they are an upper bound, not a deployable result")
-
-
-def versions() -> dict[str, str]:
-    import sklearn
-
-    found = {"sensitive_hue": __version__, "python": platform.python_version(), "torch": torch.__version__,
-             "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-    return {name: str(version) for name, version in found.items()}  # plain str: torch's is a subclass
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else cpu; `cuda` without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or --device auto")
-    return torch.device(name)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a run's files go."""
-
-    out_dir: Path
-    dataset: str
-
-    @property
-    def root(self) -> Path:
-        return Path(self.out_dir) / self.dataset
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results.json"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "run.log"
-
-    def entity_dir(self, entity: str) -> Path:
-        return self.root / entity
-
-    def checkpoint(self, entity: str) -> Path:
-        return self.entity_dir(entity) / "model.pt"
-
-    def result(self, entity: str) -> Path:
-        return self.entity_dir(entity) / "result.json"
-
-    def epochs_csv(self, entity: str) -> Path:
-        return self.entity_dir(entity) / "epochs.csv"
-
-    def train_state(self, entity: str) -> Path:
-        return self.entity_dir(entity) / train_state.FILE_NAME
-
-    def reconstruction(self, entity: str) -> Path:
-        return self.entity_dir(entity) / "reconstruction.npy"
-
-    def val_scores(self, entity: str) -> Path:
-        return self.entity_dir(entity) / "val_scores.npy"
-
-    def scores(self, entity: str) -> Path:
-        return self.root / "scores" / f"{entity}.npy"
-
-
-@dataclass
-class EntityResult:
-    """Everything one entity's job produced; `summary()` is its result.json."""
-
-    entity: str
-    index: int  # 1-based, in the dataset's documented order
-    mode: str  # "train" or "test"
-    seed: int  # the entity's derived seed
-    points: PointScores
-    labels: np.ndarray
-    val_scores: np.ndarray
-    metrics: dict
-    checkpoint: dict
-    timings: dict[str, float]
-    history: list[dict] = field(default_factory=list)
-
-    def summary(self) -> dict:
-        ignore = list(self.checkpoint["score_stats"]["ignore_dims"])
-        ranking = plots.feature_ranking(self.points.contributions, ignore)
-        return {"entity": self.entity, "index": self.index, "mode": self.mode, "detector": self.checkpoint["detector"],
-                "seed": self.seed, "n_test": int(len(self.labels)), "n_anomalies": int(self.labels.sum()),
-                "metrics": self.metrics, "thresholds": self.checkpoint["thresholds"],
-                "validation_scores": self.checkpoint["val_summary"], "test_scores": summarise(self.points.scores),
-                "training": self.checkpoint["training"], "timings": self.timings, "score_ignore_dims": ignore,
-                "feature_ranking": ranking, "versions": self.checkpoint["versions"]}
-
-
-def _scaler(meta: dict) -> dict:
-    """The processed data's normalisation and columns (stored in the checkpoint, checked on --test)."""
-    return {key: meta.get(key) for key in ("scaler", "columns", "kept_dims")}
-
-
-def _input_columns(meta: dict) -> dict:
-    """The raw CSV's non-feature columns (timestamp, label), so --detect recognises them in new files."""
-    info = meta.get("source_info") or {}
-    return {"timestamp_column": info.get("timestamp_column"), "label_column": info.get("label_column")}
-
-
-def label_free_thresholds(cfg: Config, val_scores: np.ndarray) -> dict:
-    """POT and validation-quantile thresholds from validation scores, and the one `threshold_method`
-    picks (`threshold`); POT falls back to the quantile when the scores cannot support a tail fit."""
-    try:
-        pot = pot_fit(val_scores, cfg.pot_risk, cfg.pot_level).to_dict()
-    except DataError as exc:
-        pot = {"threshold": None, "message": str(exc)}
-    quantile = {"threshold": quantile_threshold(val_scores, cfg.val_quantile), "q": cfg.val_quantile}
-    method = "pot" if cfg.threshold_method == "pot" and pot["threshold"] is not None else "val_quantile"
-    chosen = pot if method == "pot" else quantile
-    return {"pot": pot, "val_quantile": quantile, "method": method, "threshold": chosen["threshold"]}
-
-
-def _entity_seed(cfg: Config, entity: str) -> int:
-    """Depends only on (global seed, dataset, entity, detector): never on scheduling order."""
-    return derive_seed(cfg.seed, cfg.data_name, entity, cfg.model)
-
-
-def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.device,
-               checkpoint: Optional[dict] = None,
-               on_epoch_end: Optional[Callable[[TrainState], None]] = None,
-               resume_from: Optional[dict] = None) -> EntityResult:
-    """Train (or, given a loaded `checkpoint`, restore) one detector on one entity, score its test
-    series and evaluate. Reads nothing from and writes nothing to the output folder.
-
-    `resume_from`: a saved training state (`train_state.snapshot`) to continue instead of starting afresh."""
-    log = get_logger()
-    seed = int(checkpoint["seed"]) if checkpoint is not None else _entity_seed(cfg, data.name)
-    set_seed(seed)
-    f_in = int(data.train.shape[1])
-    detector = build_detector(cfg, f_in, device, seed)
-    timings: dict[str, float] = {}
-    history: list[dict] = []
-    if checkpoint is None:
-        starts = window_starts(len(data.train), cfg.step_num_in, cfg.stride)
-        train_starts, val_starts = split_train_val(starts, cfg.val_ratio, derive_seed(seed, "split"))
-        if len(val_starts) == 0 or len(train_starts) == 0:
-            raise DataError(f"entity {data.name}: {len(starts)} training windows are too few to hold out "
-                            f"val_ratio={cfg.val_ratio} for validation; lower step_num_in or stride")
-        summary = detector.fit(data.train, train_starts, val_starts, desc=data.name, on_epoch_end=on_epoch_end,
-                               resume=resume_from)
-        history = summary.history
-        timings["fit_s"] = summary.seconds
-        tic = time.perf_counter()
-        val_raw = detector.window_scores(data.train, val_starts)
-        stats = ScoreStats.fit(val_raw, ignored_dims(cfg, index, f_in))
-        val_scores = stats.combine(stats.contributions(val_raw))
-        timings["validation_s"] = time.perf_counter() - tic
-        checkpoint = {
-            "format": CHECKPOINT_FORMAT, "detector": cfg.model, "dataset": cfg.data_name, "entity": data.name,
-            "entity_index": index, "seed": seed, "state_dict": detector.state_dict(), "config": cfg.to_dict(),
-            "f_in": f_in, "scaler": _scaler(data.meta), "score_stats": stats.to_state(),
-            "val_scores": torch.from_numpy(val_scores.copy()), "val_summary": summarise(val_scores),
-            "thresholds": label_free_thresholds(cfg, val_scores), "training": summary.to_dict(),
-            "versions": versions(), "input": _input_columns(data.meta),
-        }
-        mode = "train"
-    else:
-        detector.load_state_dict(checkpoint["state_dict"])
-        stats = ScoreStats.from_state(checkpoint["score_stats"], f_in)
-        val_scores = checkpoint["val_scores"].numpy()
-        mode = "test"
-    tic = time.perf_counter()
-    points = score_series(detector, stats, data.test)
-    timings["score_s"] = time.perf_counter() - tic
-    check_scores(points.scores, data.labels, scores_name=f"test scores of {data.name}",
-                 labels_name=f"labels of {data.name}")  # NaN scores never reach the metrics
-    tic = time.perf_counter()
-    metrics = evaluate_entity(points.scores, data.labels, val_scores, cfg=cfg)
-    timings["evaluate_s"] = time.perf_counter() - tic
-    log.info("%s: %s", data.name, metric_line(metrics, cfg.threshold_method))
-    return EntityResult(entity=data.name, index=index, mode=mode, seed=seed, points=points, labels=data.labels,
-                        val_scores=val_scores, metrics=metrics, checkpoint=checkpoint, timings=timings, history=history)
-
-
-def read_checkpoint(path: Path, cfg: Config) -> dict:
-    """Load a checkpoint with `weights_only=True` and check it was trained with a compatible config."""
-    if not path.is_file():
-        raise CheckpointError(f"no trained model at {path}; train first (run without --test) or pass the "
-                              "--out_dir it was trained into")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it is truncated or corrupt, "
-                              "retrain without --test") from None
-    required = ("format", "detector", "seed", "state_dict", "config", "f_in", "scaler", "score_stats", "val_scores",
-                "thresholds", "training", "versions")
-    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in required):
-        raise CheckpointError(f"{path}: not a checkpoint of this tool (missing keys); retrain without --test")
-    if checkpoint["format"] != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {checkpoint['format']}, this version reads "
-                              f"{CHECKPOINT_FORMAT}; retrain without --test")
-    stored, current = checkpoint["config"], cfg.to_dict()
-    for key in CHECKPOINT_KEYS:
-        if stored.get(key) != current[key]:
-            raise CheckpointError(f"{path}: trained with {key}={stored.get(key)!r}, the config now says "
-                                  f"{current[key]!r}; use the same config (or --model) or retrain without --test")
-    return checkpoint
-
-
-def check_checkpoint_data(checkpoint: dict, path: Path, name: str, meta: dict) -> None:
-    """CheckpointError when the checkpoint was trained on other features or other processed data
-    (`meta`: the entity's meta.json)."""
-    f_in = int(meta["shape"]["train"][1])
-    if checkpoint["f_in"] != f_in:
-        raise CheckpointError(f"{path}: trained on {checkpoint['f_in']} features, entity {name} has {f_in}; "
-                              "retrain without --test")
-    if checkpoint["scaler"] != _scaler(meta):
-        raise CheckpointError(f"{path}: the processed data of {name} changed since training (normalisation "
-                              "statistics differ); retrain without --test")
-
-
-
-def finished_entity(layout: Layout, name: str, cfg: Config) -> bool:
-    """True when `name` already has result.json and a checkpoint trained with this config (for `--resume`);
-    a checkpoint of another config is a CheckpointError rather than a silent mix of settings."""
-    if not (layout.result(name).is_file() and layout.checkpoint(name).is_file()):
-        return False
-    stored, current = read_checkpoint(layout.checkpoint(name), cfg)["config"], cfg.to_dict()
-    changed = [key for key in current if key not in RESUME_FREE_KEYS and stored.get(key) != current[key]]
-    if changed:
-        raise CheckpointError(f"{layout.checkpoint(name)}: --resume found a run with other settings ({changed[0]}="
-                              f"{stored.get(changed[0])!r}, now {current[changed[0]]!r}); use another --out_dir")
-    return True
-
-
-def write_entity(result: EntityResult, layout: Layout) -> None:
-    """Write one entity's files; result.json goes last, so its presence means the entity is complete."""
-    name = result.entity
-    if result.mode == "train":
-        io.save_torch(layout.checkpoint(name), result.checkpoint)
-        io.write_text(layout.epochs_csv(name), epochs_csv(result.history))
-    io.save_npy(layout.scores(name), result.points.scores)
-    io.save_npy(layout.val_scores(name), result.val_scores)
-    if result.points.reconstruction is not None:
-        io.save_npy(layout.reconstruction(name), result.points.reconstruction)
-    else:
-        layout.reconstruction(name).unlink(missing_ok=True)
-    io.write_json(layout.result(name), result.summary())
-
 
 # --- dataset level -----------------------------------------------------------------------------------
 
@@ -316,16 +56,6 @@ def _read_part(layout: Layout, processed_dir: str | Path, dataset: str, name: st
                  reconstruction=io.load_npy(recon_path) if recon_path.is_file() else None)
 
 
-def _label_free_name(metrics: dict, preferred: str) -> Optional[str]:
-    """The label-free method to draw: the configured one, else any that produced thresholds."""
-    found = metrics.get("label_free", {})
-    for name in (preferred, "pot", "val_quantile"):
-        entry = found.get(name, {})
-        if entry.get("threshold", entry.get("thresholds")) is not None:
-            return name
-    return None
-
-
 def _as_list(entry: dict, key: str, n: int) -> list:
     """Per-entity thresholds: metrics hold `threshold[_pa]` for one entity, `thresholds[_pa]` for several."""
     return [entry[key]] if n == 1 else list(entry[key.replace("threshold", "thresholds", 1)])
@@ -343,7 +73,7 @@ def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict
     boundaries = list(zip(np.cumsum([0] + lengths[:-1]).tolist(), [p.name for p in parts])) if n > 1 else []
     paper = metrics["paper_protocol"]
     oracle, oracle_pa = _as_list(paper, "threshold", n), _as_list(paper, "threshold_pa", n)
-    method = _label_free_name(metrics, preferred_method)
+    method = label_free_name(metrics, preferred_method)
     free = _as_list(metrics["label_free"][method], "threshold", n) if method else [None] * n
 
     def per_point(values: list) -> float | np.ndarray:
@@ -503,8 +233,6 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
     log.info("%s %s: %d entit%s (%s), detector %s, device %s, seed %d -> %s", mode, cfg.data_name, len(selected),
              "y" if len(selected) == 1 else "ies", ", ".join(selected[:10]) + (" ..." if len(selected) > 10 else ""),
              cfg.model, device, cfg.seed, layout.root)
-    from .parallel import requested, run_jobs  # Ray itself is imported only when requested
-
     on_ray = requested(cfg)  # one Ray job per entity instead of the serial loop below
     bar = tqdm([] if on_ray else selected, desc=f"{cfg.data_name} entities", unit="entity",
                disable=on_ray or len(selected) < 2, dynamic_ncols=True)
@@ -573,7 +301,7 @@ def _entity_job(cfg: Config, layout: Layout, processed_dir: str | Path, name: st
         check_checkpoint_data(checkpoint, layout.checkpoint(name), name, data.meta)
         return run_entity(cfg, data, index, device, checkpoint)
     layout.result(name).unlink(missing_ok=True)  # the entity is incomplete until its result.json is back
-    seed, f_in, sha = _entity_seed(cfg, name), int(data.train.shape[1]), train_state.data_fingerprint(data.train)
+    seed, f_in, sha = entity_seed(cfg, name), int(data.train.shape[1]), train_state.data_fingerprint(data.train)
     path, saved = layout.train_state(name), None
     if path.is_file() and not resume:
         log.info("%s: %s holds an interrupted run; training from scratch (add --resume to continue it)", name, path)
@@ -609,20 +337,6 @@ def _resume_hint(layout: Layout, progress: dict, command: Optional[list[str]], t
         where = (f"{name} stopped after {epoch} complete epoch(s), saved in {layout.train_state(name)}; " if epoch
                  else f"{name} had not finished an epoch; ")
     return f"stopped by Ctrl-C: {where}finished entities are kept in {layout.root}; resume with: {again}"
-
-
-def metric_line(metrics: dict, threshold_method: str) -> str:
-    """The paper-protocol F1s next to the label-free ones and AUC-PR, for the terminal and the log."""
-    paper = metrics["paper_protocol"]
-    method = _label_free_name(metrics, "pot" if threshold_method == "pot" else "val_quantile")
-    free = metrics["label_free"][method] if method else {}
-
-    def fmt(value) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
-
-    return (f"F1 {fmt(paper['f1'])} / F1-PA {fmt(paper['f1_pa'])} at the best threshold on test labels "
-            f"(paper protocol); label-free {method} threshold F1 {fmt(free.get('f1'))} / "
-            f"F1-PA {fmt(free.get('f1_pa'))}; AUC-PR {fmt(metrics['continuous']['auc_pr'])}")
 
 
 def headline(results: dict) -> str:

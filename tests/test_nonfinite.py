@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from sensitive_hue import pipeline, training
+from sensitive_hue import entity as entity_job, training
 from sensitive_hue.data.windows import split_train_val, window_starts
 
 from pipeline_fixtures import TINY, synthetic_entity, tiny_config, write_dataset
@@ -33,13 +33,13 @@ def test_nan_in_one_entitys_data_fails_it_alone_and_the_run_goes_on(tmp_path, ca
     bad_test.test[100:104, 2] = np.nan  # NaN in the processed test data: the scores turn NaN
     write_dataset(processed, "SMD", [bad_train, good, bad_test])
     evaluated = []
-    evaluate = pipeline.evaluate_entity
+    evaluate = entity_job.evaluate_entity
 
     def recording(scores, *args, **kwargs):
         evaluated.append(scores)
         return evaluate(scores, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "evaluate_entity", recording)
+    monkeypatch.setattr(entity_job, "evaluate_entity", recording)
 
     assert run_main(config, processed, out, "--no_plots") == 2
     err = _error_line(capsys)

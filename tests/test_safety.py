@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sensitive_hue import pipeline, train_state
+from sensitive_hue import entity, train_state
 from sensitive_hue.errors import CheckpointError
 
 from pipeline_fixtures import ROOT, tiny_config
@@ -109,7 +109,7 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path, kind
     torch.save({"format": 1, "config": cfg.to_dict(), "payload": _Payload(marker)}, path)
     with pytest.raises(CheckpointError, match=f"{kind}: not a readable"):
         if kind == "model.pt":
-            pipeline.read_checkpoint(path, cfg)
+            entity.read_checkpoint(path, cfg)
         else:
             train_state.read(path, "machine-1-1")
     assert not marker.exists()
