@@ -124,7 +124,9 @@ def _session(ray, cfg: Config) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         if cfg.ray_address is None:
-            ray.init(num_cpus=math.ceil(cfg.workers * cfg.cpus_per_job), _node_ip_address="127.0.0.1",
+            # address="local": always a new instance of our own, never a cluster that `ray start` left behind
+            # (ray.init() would join it, or refuse num_cpus with a ValueError)
+            ray.init(address="local", num_cpus=math.ceil(cfg.workers * cfg.cpus_per_job), _node_ip_address="127.0.0.1",
                      include_dashboard=False, **options)
         else:
             try:
