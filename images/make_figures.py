@@ -64,24 +64,31 @@ def results_chart(path: Path) -> bool:
     for file in files:
         data = json.loads(file.read_text())
         if isinstance(data, dict) and "rows" in data:
-            tables[data.get("dataset", file.stem)] = data["rows"]
+            tables[file.stem] = data["rows"]  # file name: SMD and SMD-all are two tables of one dataset
     if not tables:
         return False
     metrics = [("f1_pa_oracle", "F1-PA (paper protocol)"), ("f1_oracle", "F1 (oracle thr.)"),
                ("auc_pr", "AUC-PR"), ("vus_pr", "VUS-PR")]
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 3.6), dpi=110, squeeze=False)
+    def base(label: str) -> str:  # "SensitiveMamba [stride 50, max_epoch 25]" -> "SensitiveMamba"
+        return label.split(" [")[0]
+
+    labels = list(dict.fromkeys(base(row["detector"]) for rows in tables.values() for row in rows))
+    colors = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}  # one colour per detector everywhere
+    fig, axes = plt.subplots(1, len(tables), figsize=(4.2 * len(tables), 4.4), dpi=110, squeeze=False)
     for ax, (dataset, rows) in zip(axes[0], tables.items()):
-        names = [row["detector"] for row in rows]
-        width = 0.8 / len(names)
+        width = 0.8 / len(rows)
+        seen = set()
         for i, row in enumerate(rows):
             values = [row.get(key, {}).get("mean") if isinstance(row.get(key), dict) else row.get(key) for key, _ in metrics]
             values = [float("nan") if v is None else v for v in values]
-            ax.bar([m + i * width for m in range(len(metrics))], values, width, label=row["detector"])
-        ax.set_xticks([m + width * (len(names) - 1) / 2 for m in range(len(metrics))])
+            ax.bar([m + i * width for m in range(len(metrics))], values, width, label=row["detector"],
+                   color=colors[base(row["detector"])], hatch="//" if base(row["detector"]) in seen else None)
+            seen.add(base(row["detector"]))  # a second protocol of the same detector: hatched
+        ax.set_xticks([m + width * (len(rows) - 1) / 2 for m in range(len(metrics))])
         ax.set_xticklabels([label for _, label in metrics], rotation=20, fontsize=7)
         ax.set_ylim(0, 1)
         ax.set_title(dataset, fontsize=9)
-    axes[0][0].legend(fontsize=7)
+        ax.legend(fontsize=5.5, loc="upper right")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
