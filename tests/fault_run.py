@@ -64,6 +64,8 @@ def main() -> None:
     if spec:
         sig_name, where, *args = spec.split(":")
         sig = getattr(signal, f"SIG{sig_name}")
+        if sig == signal.SIGINT:  # a shell starts background jobs with SIGINT ignored, and children inherit that
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         if where == "train":
             _at_batch(sig, args[0], int(args[1]), int(args[2]))
         elif where == "replace":
