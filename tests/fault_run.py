@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fire(sig: signal.Signals) -> None:
-    """Deliver `sig` to this thread now: `os.kill(getpid())` lets the kernel pick any thread (numba's and
-    OpenMP's workers too), so Python could see a SIGINT only later, e.g. inside a finaliser that swallows it."""
+    """Deliver `sig` to this thread, now (`os.kill(getpid())` lets the kernel pick any of the process's threads)."""
     signal.raise_signal(sig)
 
 
