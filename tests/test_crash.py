@@ -84,7 +84,7 @@ def test_ctrl_c_then_sigkill_then_resume_match_an_uninterrupted_run_bit_for_bit(
     base, argv, reference = setup
     out = base / "interrupted"
     stopped = _run("main.py", *argv, "--out_dir", str(out), fault=f"INT:train:{ENTITIES[0]}:2:1")
-    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr, (stopped.stdout[-2000:], stopped.stderr[-1000:])
     line = stopped.stderr.strip().splitlines()[-1]
     assert line.startswith(f"interrupted: stopped by Ctrl-C: {ENTITIES[0]} stopped after 1 complete epoch(s), "
                            f"saved in {out / 'SMD' / ENTITIES[0] / 'train_state.pt'}")

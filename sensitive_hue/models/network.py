@@ -61,7 +61,7 @@ class SensitiveMamba(nn.Module):
     def __init__(self, f_in: int, d_model: int, dim_hidden_fc: int, layers: int, max_len: int,
                  dropout: float = 0.2, encoder: str = "mamba", head_num: int = 4, d_state: int = 16,
                  d_conv: int = 2, expand: int = 1, mamba_backend: str = "auto", uncertainty: bool = True,
-                 checkpoint_layers: bool = False):
+                 checkpoint_layers: bool = True):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
