@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Issue 7 driver: run SensitiveMamba, SensitiveHUE (attention), PCA and random on each dataset with the
-# CPU protocol overlay, resumably, then rebuild the results tables.
+# Results driver: run SensitiveMamba, SensitiveHUE (attention), PCA, maxz and random on each dataset with
+# the CPU protocol overlay, resumably, then rebuild the results tables.
 #
-#   bash results/run_all.sh                      # MSL, SMD (TranAD's machines present here), SMAP, SWaT
+#   bash results/run_all.sh                      # MSL, SMD (every machine present), SMAP, SWaT
 #   DATASETS="MSL" SEEDS="2025 1 2" bash results/run_all.sh
+#   DATASETS=SWaT DETECTORS= ABLATIONS="revin_stored revin_none no_contrastive no_uncertainty score_test" bash results/run_all.sh
+#     ablations of SensitiveMamba: revin_stored / revin_none (--set revin_denorm=...), no_contrastive,
+#     no_uncertainty, and score_test: the seed's trained models re-scored with score_norm=test (--test, no training)
 #   PROTOCOL=paper OVERLAY= bash results/run_all.sh   # the paper protocol (stride 1, 25 epochs): GPU
 #   PROTOCOL=cpu-smd-all SMD_ENTITIES=all DATASETS=SMD WORKERS=2 bash results/run_all.sh   # every SMD machine present, 2 Ray jobs
 #
@@ -22,11 +25,11 @@ OVERLAY=${OVERLAY-config/cpu_protocol.yaml}
 RAW_DIR=${RAW_DIR:-../shared/datasets}
 DATASETS=${DATASETS:-"MSL SMD SMAP SWaT"}
 SEEDS=${SEEDS:-2025}
-DETECTORS=${DETECTORS:-"pca random sensitive_mamba sensitive_hue"}
-ABLATIONS=${ABLATIONS:-}              # e.g. "no_contrastive no_uncertainty" (SensitiveMamba only)
+DETECTORS=${DETECTORS-"pca maxz random sensitive_mamba sensitive_hue"}
+ABLATIONS=${ABLATIONS:-}              # e.g. "revin_stored no_contrastive" (SensitiveMamba only; see the header)
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
-SMD_ENTITIES=${SMD_ENTITIES:-"machine-1-1 machine-2-1 machine-3-2 machine-3-7"}  # TranAD's four; "all": every machine present
+SMD_ENTITIES=${SMD_ENTITIES:-all}     # "all": every machine present; or e.g. TranAD's "machine-1-1 machine-2-1 machine-3-2 machine-3-7"
 WORKERS=${WORKERS:-1}                 # >1: that many Ray jobs (one entity each, THREADS threads each); pip install -r requirements-distributed.txt
 ROOT=runs/$PROTOCOL
 mkdir -p "$ROOT"
@@ -44,7 +47,22 @@ present_smd() {  # TranAD's machines that exist in the raw data (1-1 and 3-7 are
 
 run_one() {  # dataset detector ablation seed
   local data=$1 model=$2 ablation=$3 seed=$4 name=$2 flags=()
-  [ -n "$ablation" ] && { name="$model-$ablation"; flags+=("--$ablation"); }
+  if [ -n "$ablation" ]; then
+    name="$model-$ablation"
+    case $ablation in
+      revin_stored) flags+=(--set revin_denorm=stored) ;;
+      revin_none) flags+=(--set revin_denorm=none) ;;
+      score_test)  # no training: a copy of the seed's trained models, re-scored with test-fitted median/IQR
+        local trained="$ROOT/$model/seed$seed/$data"
+        [ -f "$trained/results.json" ] || { echo "skip $name seed $seed: train $trained first" >&2; return; }
+        if [ ! -f "$ROOT/$name/seed$seed/$data/results.json" ]; then
+          mkdir -p "$ROOT/$name/seed$seed"; rm -rf "$ROOT/$name/seed$seed/$data"; cp -r "$trained" "$ROOT/$name/seed$seed/$data"
+          rm -f "$ROOT/$name/seed$seed/$data/results.json"
+        fi
+        flags+=(--test --set score_norm=test) ;;
+      *) flags+=("--$ablation") ;;
+    esac
+  fi
   [ -n "$OVERLAY" ] && flags+=(--overlay "$OVERLAY")
   [ "$WORKERS" -gt 1 ] && flags+=(--workers "$WORKERS" --cpus_per_job 1)
   [ "$data" = SMD ] && flags+=(--entities $(present_smd))
@@ -54,7 +72,7 @@ run_one() {  # dataset detector ablation seed
   echo "run  $out/$data"
   local tic=$SECONDS
   nice -n "$NICE" "$PY" main.py --config_path config/star.yaml --data_name "$data" --model "$model" --seed "$seed" \
-    --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots --resume "${flags[@]}"
+    --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots $([[ " ${flags[*]} " == *" --test "* ]] || echo --resume) "${flags[@]}"
   printf '%s\t%s\t%s\t%s\t%d\n' "$data" "$name" "$seed" "$(date -u +%FT%TZ)" $((SECONDS - tic)) >> "$ROOT/timings.tsv"
 }
 
@@ -65,7 +83,6 @@ for data in $DATASETS; do
   done
   if [ "$PROTOCOL" = cpu ]; then
     notes=()
-    [ "$data" = SMD ] && notes+=(--note "SMD entities: TranAD's four machines (1-1, 2-1, 3-2, 3-7) where present here")
     "$PY" -m sensitive_hue.report --data_name "$data" --runs "$ROOT" --out "results/$data.md" "${notes[@]}" \
       || echo "report for $data failed (see above); runs are kept" >&2
   fi

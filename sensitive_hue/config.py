@@ -24,7 +24,7 @@ from .errors import ConfigError
 
 DATASETS = ("SWaT", "SMD", "MSL", "SMAP", "demo", "csv")
 SHARED = "shared"
-MODELS = ("sensitive_mamba", "sensitive_hue", "pca", "random")
+MODELS = ("sensitive_mamba", "sensitive_hue", "pca", "maxz", "random")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Config:
     score_ignore_dims: dict[int, tuple[int, ...]] = field(default_factory=dict)  # entity index -> dims left out of the score
 
     # --- model ---
-    model: Literal["sensitive_mamba", "sensitive_hue", "pca", "random"] = "sensitive_mamba"
+    model: Literal["sensitive_mamba", "sensitive_hue", "pca", "maxz", "random"] = "sensitive_mamba"
     head_num: int = 4  # attention heads (sensitive_hue encoder only)
     dropout: float = 0.2
     d_state: int = 16
@@ -55,13 +55,16 @@ class Config:
     mamba_backend: Literal["auto", "torch", "cuda"] = "auto"
     uncertainty: bool = True  # ablation: False = plain MSE loss and score, no log-precision head
     contrastive: bool = True  # ablation: False = no contrastive loss
+    revin_denorm: Literal["paper", "stored", "none"] = "paper"  # paper: stats of the reconstruction (paper, SensitiveHUE); stored: exact inverse; none: no RevIN
     pca_variance: float = 0.9  # variance kept by the PCA control
 
     # --- training ---
     seed: int = 2025
     step_num_in: int = 100  # window length
     stride: int = 1  # stride of training windows
-    val_ratio: float = 0.1  # share of training windows held out (seeded) for validation
+    steps_per_epoch: Optional[int] = None  # null: one pass over every training window (paper); N: N batches drawn per epoch
+    val_ratio: float = 0.1  # share of each training series held out (seeded) as contiguous validation blocks
+    val_blocks: int = 3  # at most this many validation blocks per entity, each >= step_num_in rows
     batch_size: int = 64
     max_epoch: int = 25
     patience: int = 10  # early stopping on validation NLL
@@ -79,6 +82,7 @@ class Config:
 
     # --- scoring and thresholds ---
     select_pos: Literal["mid", "tail"] = "mid"
+    score_norm: Literal["validation", "test"] = "validation"  # per-feature median/IQR fitted on validation, or on the unlabelled test scores (paper; transductive)
     score_batch_size: int = 64  # windows per scoring batch: on CPUs 64 beat 256 by 1.2-1.6x (cache); GPUs like 1024
     pot_risk: float = 1e-4  # POT/SPOT risk q on validation scores
     pot_level: float = 0.98  # initial quantile of POT
@@ -130,7 +134,8 @@ def _check_values(cfg: Config) -> None:
     """Range checks that types alone do not express."""
     _positive(cfg, "f_in", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state", "d_conv",
               "expand", "step_num_in", "stride", "batch_size", "max_epoch", "patience", "lr", "lr_step_size",
-              "temperature", "temporal_unit", "score_batch_size", "vus_buffer", "workers", "cpus_per_job")
+              "temperature", "temporal_unit", "score_batch_size", "vus_buffer", "workers", "cpus_per_job",
+              "steps_per_epoch", "val_blocks")
     for name in ("val_ratio", "pot_risk", "pot_level", "val_quantile", "pca_variance", "lr_gamma"):
         value = getattr(cfg, name)
         if not 0.0 < value < 1.0 and not (name in ("pca_variance", "lr_gamma") and value == 1.0):

@@ -2,10 +2,12 @@
 
 - `sensitive_mamba` / `sensitive_hue`: the network (`models.build_network`), scored by per-feature NLL.
 - `pca`: squared reconstruction error of a PCA fitted on the training series (cfg.pca_variance kept).
+- `maxz`: |z| of each feature against its training mean and std (no model; the point score is then
+  the max over features): the simplest per-sensor baseline.
 - `random`: uniform scores from a seeded generator (the "is it better than noise" control).
 
-Every detector gives raw per-feature scores, both for validation windows (at `select_pos`) and
-for every point of a series; `scoring.ScoreStats` turns them into point scores the same way.
+Every detector gives raw per-feature scores for every point of a series; the validation blocks are
+scored exactly as the test series is, and `scoring.ScoreStats` turns raw scores into point scores.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import torch
 
 from . import train_state
 from .config import Config
+from .data.windows import Split
 from .errors import CheckpointError
-from .scoring import network_point_scores, network_window_scores, select_position
+from .scoring import network_point_scores
 from .seeding import derive_seed
-from .training import FitSummary, TrainState, fit, loaders, new_state
+from .training import FitSummary, TrainState, fit, new_state, train_loader
 
 
 class Detector(ABC):
@@ -34,19 +37,21 @@ class Detector(ABC):
         self.cfg, self.f_in, self.device, self.seed = cfg, f_in, device, seed
 
     @abstractmethod
-    def fit(self, train: np.ndarray, train_starts: np.ndarray, val_starts: np.ndarray, desc: str = "",
+    def fit(self, train: np.ndarray, split: Split, desc: str = "",
             on_epoch_end: Optional[Callable[[TrainState], None]] = None, resume: Optional[dict] = None) -> FitSummary:
-        """Learn from the training series only (windows at `train_starts`; `val_starts` held out).
+        """Learn from the training series only: windows at `split.train_starts`, never the rows of
+        `split.blocks` (held out for validation).
 
         `resume`: a saved `train_state.snapshot` to continue from (detectors with epochs only)."""
 
     @abstractmethod
-    def window_scores(self, series: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """Raw per-feature scores (N, F) at `select_pos` of the windows starting at `starts`."""
-
-    @abstractmethod
     def point_scores(self, series: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Raw per-feature scores (T, F) float64 and the reconstruction (T, F) or None."""
+
+    def validation_scores(self, train: np.ndarray, split: Split) -> np.ndarray:
+        """Raw per-feature scores (n_val_points, F) of every row of the validation blocks, each block
+        scored as a test series is."""
+        return np.concatenate([self.point_scores(block)[0] for block in split.val_series(train)])
 
     @abstractmethod
     def state_dict(self) -> dict:
@@ -55,6 +60,14 @@ class Detector(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict) -> None:
         """Restore from `state_dict()` output; CheckpointError when it does not fit."""
+
+
+def _training_rows(train: np.ndarray, split: Split) -> np.ndarray:
+    """The training series without its validation blocks (float64), for detectors fitted on rows."""
+    keep = np.ones(len(train), dtype=bool)
+    for start, end in split.blocks:
+        keep[start:end] = False
+    return np.asarray(train, dtype=np.float64)[keep]
 
 
 def _no_training(seconds: float = 0.0) -> FitSummary:
@@ -72,15 +85,12 @@ class NetworkDetector(Detector):
         self.name = cfg.model
         self.model = build_network(cfg, f_in).to(device)
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
-        train_loader, val_loader = loaders(self.cfg, train, train_starts, val_starts, derive_seed(self.seed, "shuffle"))
+    def fit(self, train, split, desc="", on_epoch_end=None, resume=None):
+        loader = train_loader(self.cfg, train, split.train_starts, derive_seed(self.seed, "shuffle"))
         state = new_state(self.cfg, self.model)
         if resume is not None:
-            train_state.restore(state, resume, train_loader)
-        return fit(state, train_loader, val_loader, self.cfg, self.device, desc, on_epoch_end)
-
-    def window_scores(self, series, starts):
-        return network_window_scores(self.model, series, starts, self.cfg, self.device)
+            train_state.restore(state, resume, loader)
+        return fit(state, loader, split.val_series(train), self.cfg, self.device, desc, on_epoch_end)
 
     def point_scores(self, series):
         return network_point_scores(self.model, series, self.cfg, self.device)
@@ -108,12 +118,12 @@ class PCADetector(Detector):
         self.mean: Optional[np.ndarray] = None
         self.components: Optional[np.ndarray] = None
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
+    def fit(self, train, split, desc="", on_epoch_end=None, resume=None):
         from sklearn.decomposition import PCA
 
         tic = time.perf_counter()
         pca = PCA(n_components=self.cfg.pca_variance if self.cfg.pca_variance < 1 else None, svd_solver="full")
-        pca.fit(np.asarray(train, dtype=np.float64))
+        pca.fit(_training_rows(train, split))
         self.mean, self.components = pca.mean_, pca.components_
         return _no_training(time.perf_counter() - tic)
 
@@ -121,9 +131,6 @@ class PCADetector(Detector):
         centred = np.asarray(x, dtype=np.float64) - self.mean
         recon = centred @ self.components.T @ self.components + self.mean
         return (x - recon) ** 2, recon
-
-    def window_scores(self, series, starts):
-        return self._errors(series[np.asarray(starts) + select_position(self.cfg)])[0]
 
     def point_scores(self, series):
         errors, recon = self._errors(series)
@@ -143,19 +150,53 @@ class PCADetector(Detector):
         self.mean, self.components = mean, components
 
 
+class MaxZDetector(Detector):
+    """|x - mean| / std per feature, with the training rows' mean and std (no model, nothing learnt
+    beyond two numbers per feature); a feature constant in training gets std 1."""
+
+    name = "maxz"
+
+    def __init__(self, cfg, f_in, device, seed):
+        super().__init__(cfg, f_in, device, seed)
+        self.mean: Optional[np.ndarray] = None
+        self.std: Optional[np.ndarray] = None
+
+    def fit(self, train, split, desc="", on_epoch_end=None, resume=None):
+        rows = _training_rows(train, split)
+        std = rows.std(axis=0)
+        self.mean, self.std = rows.mean(axis=0), np.where(std > 0, std, 1.0)
+        return _no_training()
+
+    def point_scores(self, series):
+        return np.abs(np.asarray(series, dtype=np.float64) - self.mean) / self.std, None
+
+    def state_dict(self):
+        return {"mean": torch.from_numpy(self.mean.copy()), "std": torch.from_numpy(self.std.copy())}
+
+    def load_state_dict(self, state):
+        try:
+            mean, std = state["mean"].numpy(), state["std"].numpy()
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint has no maxz state ({exc!r}); retrain with --model maxz") from None
+        if mean.shape != (self.f_in,) or std.shape != (self.f_in,):
+            raise CheckpointError(f"checkpoint maxz was fitted on {mean.shape[0]} features, the data has {self.f_in}; "
+                                  "retrain without --test")
+        self.mean, self.std = mean, std
+
+
 class RandomDetector(Detector):
     """Uniform per-feature scores from generators seeded by (seed, purpose): the noise control."""
 
     name = "random"
 
-    def fit(self, train, train_starts, val_starts, desc="", on_epoch_end=None, resume=None):
+    def fit(self, train, split, desc="", on_epoch_end=None, resume=None):
         return _no_training()
 
     def _uniform(self, rows: int, purpose: str) -> np.ndarray:
         return np.random.default_rng(derive_seed(self.seed, purpose)).uniform(size=(rows, self.f_in))
 
-    def window_scores(self, series, starts):
-        return self._uniform(len(starts), "validation")
+    def validation_scores(self, train, split):
+        return self._uniform(split.n_val_points, "validation")  # a stream of its own, not the test one
 
     def point_scores(self, series):
         return self._uniform(len(series), "points"), None
@@ -173,6 +214,8 @@ def build_detector(cfg: Config, f_in: int, device: torch.device, seed: int) -> D
     """The detector named by `cfg.model`, untrained."""
     if cfg.model == "pca":
         return PCADetector(cfg, f_in, device, seed)
+    if cfg.model == "maxz":
+        return MaxZDetector(cfg, f_in, device, seed)
     if cfg.model == "random":
         return RandomDetector(cfg, f_in, device, seed)
     return NetworkDetector(cfg, f_in, device, seed)

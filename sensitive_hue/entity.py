@@ -24,7 +24,7 @@ import torch
 from . import __version__, io, plots, train_state
 from .config import Config
 from .data.store import ProcessedEntity
-from .data.windows import split_train_val, window_starts
+from .data.windows import holdout_blocks
 from .detectors import build_detector
 from .errors import CheckpointError, ConfigError, DataError
 from .logs import get_logger
@@ -33,13 +33,13 @@ from .scoring import PointScores, ScoreStats, ignored_dims, score_series, summar
 from .seeding import derive_seed, set_seed
 from .training import TrainState, epochs_csv
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: contiguous validation blocks, raw validation scores kept (val_raw)
 # Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
 RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
-                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers")
+                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers", "score_norm")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
-                   "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance")
+                   "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm")
 PROTOCOL_NOTE = ("metrics under 'paper_protocol' use a threshold chosen on the test labels (oracle), as the paper "
                  "does; they are an upper bound, not a deployable result")
 
@@ -120,6 +120,7 @@ class EntityResult:
     checkpoint: dict
     timings: dict[str, float]
     history: list[dict] = field(default_factory=list)
+    score_norm: str = "validation"  # what fitted the per-feature median/IQR: validation or test scores
 
     def summary(self) -> dict:
         ignore = list(self.checkpoint["score_stats"]["ignore_dims"])
@@ -128,6 +129,8 @@ class EntityResult:
                 "seed": self.seed, "n_test": int(len(self.labels)), "n_anomalies": int(self.labels.sum()),
                 "metrics": self.metrics, "thresholds": self.checkpoint["thresholds"],
                 "validation_scores": self.checkpoint["val_summary"], "test_scores": summarise(self.points.scores),
+                "validation_blocks": self.checkpoint.get("val_blocks"), "n_validation_points": int(len(self.val_scores)),
+                "score_norm": self.score_norm,
                 "training": self.checkpoint["training"], "timings": self.timings, "score_ignore_dims": ignore,
                 "feature_ranking": ranking, "versions": self.checkpoint["versions"]}
 
@@ -156,6 +159,12 @@ def label_free_thresholds(cfg: Config, val_scores: np.ndarray) -> dict:
     return {"pot": pot, "val_quantile": quantile, "method": method, "threshold": chosen["threshold"]}
 
 
+def validation_split(cfg: Config, length: int, seed: int, name: str):
+    """The entity's training windows and validation blocks (`data.windows.holdout_blocks`, seeded)."""
+    return holdout_blocks(length, cfg.step_num_in, cfg.stride, cfg.val_ratio, cfg.val_blocks,
+                          derive_seed(seed, "split"), f"entity {name}")
+
+
 def entity_seed(cfg: Config, entity: str) -> int:
     """Depends only on (global seed, dataset, entity, detector): never on scheduling order."""
     return derive_seed(cfg.seed, cfg.data_name, entity, cfg.model)
@@ -177,17 +186,14 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
     timings: dict[str, float] = {}
     history: list[dict] = []
     if checkpoint is None:
-        starts = window_starts(len(data.train), cfg.step_num_in, cfg.stride)
-        train_starts, val_starts = split_train_val(starts, cfg.val_ratio, derive_seed(seed, "split"))
-        if len(val_starts) == 0 or len(train_starts) == 0:
-            raise DataError(f"entity {data.name}: {len(starts)} training windows are too few to hold out "
-                            f"val_ratio={cfg.val_ratio} for validation; lower step_num_in or stride")
-        summary = detector.fit(data.train, train_starts, val_starts, desc=data.name, on_epoch_end=on_epoch_end,
-                               resume=resume_from)
+        split = validation_split(cfg, len(data.train), seed, data.name)
+        log.info("%s: %d training windows, %d validation rows in %d held-out blocks", data.name,
+                 len(split.train_starts), split.n_val_points, len(split.blocks))
+        summary = detector.fit(data.train, split, desc=data.name, on_epoch_end=on_epoch_end, resume=resume_from)
         history = summary.history
         timings["fit_s"] = summary.seconds
         tic = time.perf_counter()
-        val_raw = detector.window_scores(data.train, val_starts)
+        val_raw = detector.validation_scores(data.train, split)
         stats = ScoreStats.fit(val_raw, ignored_dims(cfg, index, f_in))
         val_scores = stats.combine(stats.contributions(val_raw))
         timings["validation_s"] = time.perf_counter() - tic
@@ -196,6 +202,7 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
             "entity_index": index, "seed": seed, "state_dict": detector.state_dict(), "config": cfg.to_dict(),
             "f_in": f_in, "scaler": _scaler(data.meta), "score_stats": stats.to_state(),
             "val_scores": torch.from_numpy(val_scores.copy()), "val_summary": summarise(val_scores),
+            "val_raw": torch.from_numpy(np.asarray(val_raw, dtype=np.float32)), "val_blocks": [list(b) for b in split.blocks],
             "thresholds": label_free_thresholds(cfg, val_scores), "training": summary.to_dict(),
             "versions": versions(), "input": _input_columns(data.meta),
         }
@@ -203,10 +210,13 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
     else:
         detector.load_state_dict(checkpoint["state_dict"])
         stats = ScoreStats.from_state(checkpoint["score_stats"], f_in)
+        val_raw = checkpoint["val_raw"].numpy().astype(np.float64)
         val_scores = checkpoint["val_scores"].numpy()
         mode = "test"
     tic = time.perf_counter()
-    points = score_series(detector, stats, data.test)
+    points = score_series(detector, stats, data.test, cfg.score_norm)
+    if cfg.score_norm == "test":  # validation scores in the same (test-fitted) units, for label-free thresholds
+        val_scores = points.stats.combine(points.stats.contributions(val_raw))
     timings["score_s"] = time.perf_counter() - tic
     check_scores(points.scores, data.labels, scores_name=f"test scores of {data.name}",
                  labels_name=f"labels of {data.name}")  # NaN scores never reach the metrics
@@ -215,7 +225,8 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
     timings["evaluate_s"] = time.perf_counter() - tic
     log.info("%s: %s", data.name, metric_line(metrics, cfg.threshold_method))
     return EntityResult(entity=data.name, index=index, mode=mode, seed=seed, points=points, labels=data.labels,
-                        val_scores=val_scores, metrics=metrics, checkpoint=checkpoint, timings=timings, history=history)
+                        val_scores=val_scores, metrics=metrics, checkpoint=checkpoint, timings=timings, history=history,
+                        score_norm=cfg.score_norm)
 
 
 def read_checkpoint(path: Path, cfg: Config) -> dict:
@@ -230,7 +241,7 @@ def read_checkpoint(path: Path, cfg: Config) -> dict:
         raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it is truncated or corrupt, "
                               "retrain without --test") from None
     required = ("format", "detector", "seed", "state_dict", "config", "f_in", "scaler", "score_stats", "val_scores",
-                "thresholds", "training", "versions")
+                "val_raw", "thresholds", "training", "versions")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in required):
         raise CheckpointError(f"{path}: not a checkpoint of this tool (missing keys); retrain without --test")
     if checkpoint["format"] != CHECKPOINT_FORMAT:

@@ -128,7 +128,8 @@ def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: 
     reason) is listed as failed_entities."""
     tic = time.perf_counter()
     parts = [_read_part(layout, processed_dir, cfg.data_name, name) for name in entities]
-    overall = evaluate_overall([(p.scores, p.data.labels, p.val_scores) for p in parts], cfg=cfg)
+    overall = evaluate_overall([(p.scores, p.data.labels, p.val_scores) for p in parts], cfg=cfg,
+                               per_entity=[p.summary["metrics"] for p in parts])
     method = "pot" if cfg.threshold_method == "pot" else "val_quantile"
     if draw:
         for part in parts if len(parts) > 1 else ():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import Config
 from .data.store import META_FILE, dataset_dir
-from .data.windows import split_train_val, window_starts
+from .data.windows import holdout_blocks, window_starts
 from .errors import ConfigError, DataError, OutputError
 from .io import read_bytes
 from .logs import get_logger
@@ -53,20 +53,22 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
             window_starts(shape[part][0], cfg.step_num_in, 1, f"{cfg.data_name} entity {name} ({part} series)")
         if not training:
             continue
-        starts = window_starts(shape["train"][0], cfg.step_num_in, cfg.stride, f"{cfg.data_name} entity {name}")
-        try:
-            train_starts, _ = split_train_val(starts, cfg.val_ratio, 0)
-            # The data is too small for one batch only if even stride-1 windows cannot fill it; a large
-            # training stride on a short series just gives fewer (and smaller) batches, with a warning.
-            all_train, _ = split_train_val(window_starts(shape["train"][0], cfg.step_num_in, 1), cfg.val_ratio, 0)
-        except DataError as exc:
-            raise DataError(f"{cfg.data_name} entity {name}: {exc}") from None
+        label = f"{cfg.data_name} entity {name}"
+        # Block placement is seeded per entity; a split at seed 0 has the same sizes, so it tells whether
+        # the series can hold the validation blocks and how many training windows are left.
+        train_starts = holdout_blocks(shape["train"][0], cfg.step_num_in, cfg.stride, cfg.val_ratio, cfg.val_blocks,
+                                      0, label).train_starts
+        if len(train_starts) == 0:
+            raise DataError(f"{label}: no training window is left outside the validation blocks; lower step_num_in, "
+                            "stride or val_ratio")
         if cfg.model not in TRAINED_IN_BATCHES:
             continue
+        all_train = holdout_blocks(shape["train"][0], cfg.step_num_in, 1, cfg.val_ratio, cfg.val_blocks, 0,
+                                   label).train_starts
         if cfg.batch_size > len(all_train):
             raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(all_train)} "
-                              f"training windows of {cfg.data_name} entity {name} ({shape['train'][0]} rows, step_num_in "
+                              f"training windows of {label} ({shape['train'][0]} rows, step_num_in "
                               f"{cfg.step_num_in}, even at stride 1); set --batch_size {len(all_train)} or less")
-        if cfg.batch_size > len(train_starts):
-            get_logger().warning(f"{cfg.data_name} entity {name}: stride {cfg.stride} leaves {len(train_starts)} training "
+        if cfg.steps_per_epoch is None and cfg.batch_size > len(train_starts):
+            get_logger().warning(f"{label}: stride {cfg.stride} leaves {len(train_starts)} training "
                                  f"windows, fewer than batch_size {cfg.batch_size}: one smaller batch per epoch")

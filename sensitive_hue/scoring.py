@@ -3,9 +3,12 @@
 Networks: every test point gets a score. Windows run at stride 1; point t takes the per-feature
 NLL from the window where it sits at `select_pos` (mid = window // 2, tail = window - 1); the
 first and last points, which no window holds at that position, take the first / last window.
+The validation blocks are scored the same way, block by block.
 Detectors give raw per-feature scores (T, F); `ScoreStats` normalises each feature by the
-median and IQR of the *validation* raw scores (the paper fits them on test, a leak) and the
-point score is the max over features, leaving out the entity's `score_ignore_dims`.
+median and IQR of the *validation* raw scores (`score_norm: validation`, the default) or of the
+unlabelled test raw scores themselves (`score_norm: test`, as the paper and SensitiveHUE do:
+transductive, no labels), and the point score is the max over features, leaving out the entity's
+`score_ignore_dims`.
 """
 
 from __future__ import annotations
@@ -55,16 +58,6 @@ def _fill(nll_out: np.ndarray, recon_out: Optional[np.ndarray], model: torch.nn.
         if recon_out is not None:
             recon_out[row:row + len(x)] = recon[:, 0].cpu().numpy()
         row += len(x)
-
-
-@torch.inference_mode()
-def network_window_scores(model: torch.nn.Module, series: np.ndarray, starts: np.ndarray, cfg: Config,
-                          device: torch.device) -> np.ndarray:
-    """Raw per-feature NLL (N, F) at `select_pos` of the windows starting at `starts` (validation)."""
-    model.eval()
-    nll = np.empty((len(starts), series.shape[1]), dtype=np.float64)
-    _fill(nll, None, model, _batches(series, starts, cfg, "validation"), select_position(cfg), device)
-    return nll
 
 
 @torch.inference_mode()
@@ -149,14 +142,20 @@ class PointScores:
     scores: np.ndarray  # (T,) float64
     contributions: np.ndarray  # (T, F) float64, normalised per-feature scores
     reconstruction: Optional[np.ndarray]  # (T, F) float32, None for detectors without one
+    stats: Optional[ScoreStats] = None  # the normalisation that made `contributions`
 
 
-def score_series(detector, stats: ScoreStats, series: np.ndarray) -> PointScores:
-    """Score every row of `series` with a fitted detector (`detectors.Detector`) and the validation
-    statistics: the one path shared by evaluation and `--detect`, so both give identical scores."""
+def score_series(detector, stats: ScoreStats, series: np.ndarray, score_norm: str = "validation") -> PointScores:
+    """Score every row of `series` with a fitted detector (`detectors.Detector`): the one path shared
+    by evaluation and `--detect`, so both give identical scores. `score_norm="test"` refits the
+    median/IQR on this series' own raw scores (keeping `stats.ignore_dims`); the result's `stats`
+    says which statistics were used."""
     raw, reconstruction = detector.point_scores(series)
+    if score_norm == "test":
+        stats = ScoreStats.fit(raw, stats.ignore_dims)
     contributions = stats.contributions(raw)
-    return PointScores(scores=stats.combine(contributions), contributions=contributions, reconstruction=reconstruction)
+    return PointScores(scores=stats.combine(contributions), contributions=contributions,
+                       reconstruction=reconstruction, stats=stats)
 
 
 def summarise(scores: np.ndarray) -> dict[str, float]:

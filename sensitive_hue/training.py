@@ -22,7 +22,7 @@ from .config import Config
 from .data.windows import WindowLoader
 from .errors import TrainingError
 from .logs import get_logger
-from .losses import pointwise_nll, training_loss
+from .losses import training_loss
 
 EPOCH_COLUMNS = ("epoch", "lr", "train_total", "train_nll", "train_contrastive", "val_nll", "best_val_nll", "seconds")
 
@@ -69,17 +69,16 @@ def new_state(cfg: Config, model: torch.nn.Module) -> TrainState:
     return TrainState(model=model, optimizer=optimizer, scheduler=scheduler)
 
 
-@torch.inference_mode()
-def validation_nll(model: torch.nn.Module, loader: WindowLoader, device: torch.device) -> float:
-    """Mean pointwise NLL over every point of the validation windows (dropout off)."""
-    model.eval()
+def validation_nll(model: torch.nn.Module, blocks: list[np.ndarray], cfg: Config, device: torch.device) -> float:
+    """Mean per-feature NLL over every row of the validation blocks, each row scored as a test point
+    is (stride-1 windows inside the block, `select_pos`; dropout off)."""
+    from .scoring import network_point_scores
+
     total, count = 0.0, 0
-    for x in loader:
-        x = x.to(device)
-        recon, log_prec = model(x)[:2]
-        nll = pointwise_nll(x, recon, log_prec)
-        total += float(nll.sum(dtype=torch.float64))
-        count += nll.numel()
+    for block in blocks:
+        nll = network_point_scores(model, block, cfg, device)[0]
+        total += float(nll.sum())
+        count += nll.size
     return total / count
 
 
@@ -104,9 +103,10 @@ def _train_epoch(state: TrainState, loader: WindowLoader, cfg: Config, device: t
     return {key: value / max(len(loader), 1) for key, value in sums.items()}
 
 
-def fit(state: TrainState, train_loader: WindowLoader, val_loader: WindowLoader, cfg: Config, device: torch.device,
+def fit(state: TrainState, train_loader: WindowLoader, val_blocks: list[np.ndarray], cfg: Config, device: torch.device,
         desc: str = "", on_epoch_end: Callable[[TrainState], None] | None = None) -> FitSummary:
-    """Train from `state.epoch` until max_epoch or early stopping; load the best weights at the end.
+    """Train from `state.epoch` until max_epoch or early stopping on the validation NLL of
+    `val_blocks` (held-out rows of the training series); load the best weights at the end.
 
     `on_epoch_end(state)` runs after each epoch's bookkeeping (e.g. write the loss CSV, save a
     resumable checkpoint).
@@ -121,7 +121,7 @@ def fit(state: TrainState, train_loader: WindowLoader, val_loader: WindowLoader,
             lr = state.optimizer.param_groups[0]["lr"]
             losses = _train_epoch(state, train_loader, cfg, device, f"{desc} epoch {state.epoch + 1}".strip())
             state.scheduler.step()
-            val = validation_nll(state.model, val_loader, device)
+            val = validation_nll(state.model, val_blocks, cfg, device)
             if not math.isfinite(val):
                 raise TrainingError(f"non-finite validation NLL at epoch {state.epoch + 1}; check the data or "
                                     "lower --lr")
@@ -162,9 +162,8 @@ def epochs_csv(history: list[dict[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def loaders(cfg: Config, train: np.ndarray, train_starts: np.ndarray, val_starts: np.ndarray,
-            shuffle_seed: int) -> tuple[WindowLoader, WindowLoader]:
-    """Shuffled training loader (order a function of seed and epoch) and a fixed-order validation loader."""
-    train_loader = WindowLoader(train, train_starts, cfg.step_num_in, cfg.batch_size, shuffle=True, seed=shuffle_seed)
-    val_loader = WindowLoader(train, val_starts, cfg.step_num_in, cfg.score_batch_size, shuffle=False)
-    return train_loader, val_loader
+def train_loader(cfg: Config, train: np.ndarray, train_starts: np.ndarray, shuffle_seed: int) -> WindowLoader:
+    """Shuffled training loader: order a function of seed and epoch; `steps_per_epoch` batches per epoch
+    when set, else one pass over every training window."""
+    return WindowLoader(train, train_starts, cfg.step_num_in, cfg.batch_size, shuffle=True, seed=shuffle_seed,
+                        steps=cfg.steps_per_epoch)

@@ -102,7 +102,13 @@ def test_overall_pools_entities_as_the_paper():
     json.dumps(result, allow_nan=False)
     assert result["n_entities"] == 3 and result["entities_without_anomaly"] == [2]
     assert undocumented(result) == []
-    assert set(result["aggregation"]) == {"paper_protocol", "label_free", "continuous", "pa_k", "affiliation"}
+    means = result["per_entity_mean"]
+    singles = [evaluate_entity(*entity) for entity in entities[:2]]
+    assert means["n_entities"]["auc_pr"] == 2  # the entity without anomalies is left out
+    assert means["auc_pr"] == pytest.approx(np.mean([r["continuous"]["auc_pr"] for r in singles]))
+    assert means["f1_oracle"] == pytest.approx(np.mean([r["paper_protocol"]["f1"] for r in singles]))
+    assert means["auc_pr"] != pytest.approx(result["continuous"]["auc_pr"])  # not the concatenated figure
+    assert set(result["aggregation"]) == {"paper_protocol", "label_free", "continuous", "pa_k", "affiliation", "per_entity_mean"}
     for point_adjust, suffix in ((True, "_pa"), (False, "")):
         per_entity = [best_f1(s, y, point_adjust=point_adjust) for s, y, _ in entities]
         tp, fp, fn = (sum(r[key] for r in per_entity) for key in ("tp", "fp", "fn"))

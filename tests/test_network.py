@@ -59,8 +59,8 @@ def test_build_network_errors(cfg):
         build_network(cfg, f_in=5)(torch.randn(1, 21, 5))
 
 
-def test_revin_round_trip_uses_stored_stats():
-    revin = RevIN()
+def test_revin_stored_is_the_exact_inverse():
+    revin = RevIN("stored")
     x = torch.randn(4, 30, 3) * 5 + 2
     x_norm, stats = revin.norm(x)
     assert torch.allclose(x_norm.mean(1), torch.zeros(4, 3), atol=1e-5)
@@ -69,16 +69,49 @@ def test_revin_round_trip_uses_stored_stats():
     assert torch.allclose(revin.denorm(y, stats), y * stats[1] + stats[0])
 
 
-def test_reconstruction_follows_input_scale(cfg):
-    """recon(a x + b) = a recon(x) + b and log_prec unchanged: denorm uses the input's statistics
-    (re-deriving them from the reconstruction, as the paper's code did, breaks this)."""
-    net = build_network(cfg, f_in=5).eval()
+def test_revin_paper_uses_the_reconstructions_own_statistics():
+    revin = RevIN("paper")
+    x = torch.randn(4, 30, 3) * 5 + 2
+    _, stats = revin.norm(x)
+    y = torch.randn(4, 30, 3) * 0.5 + 1
+    mean, std = y.mean(1, keepdim=True), torch.sqrt(y.var(1, keepdim=True, unbiased=False) + revin.eps)
+    assert torch.allclose(revin.denorm(y, stats), y * std + mean)
+    assert not torch.allclose(revin.denorm(y, stats), revin.denorm(y, None) * 0 + y * stats[1] + stats[0])
+
+
+def test_revin_none_passes_through():
+    revin = RevIN("none")
+    x = torch.randn(2, 10, 3) * 4 + 1
+    x_norm, stats = revin.norm(x)
+    assert x_norm is x and stats is None and revin.denorm(x_norm, stats) is x_norm
+    with pytest.raises(ValueError, match="revin_denorm"):
+        RevIN("inverse")
+
+
+def test_stored_reconstruction_follows_input_scale(cfg):
+    """revin_denorm=stored: recon(a x + b) = a recon(x) + b, log_prec unchanged (the reconstruction
+    follows any level and spread, which is why it is blind to sustained level shifts)."""
+    net = build_network(cfg.replace(revin_denorm="stored"), f_in=5).eval()
     x = torch.randn(2, 20, 5)
     with torch.no_grad():
         recon, log_prec = net(x)
         recon2, log_prec2 = net(3 * x + 7)
     assert torch.allclose(recon2, 3 * recon + 7, atol=1e-3)
     assert torch.allclose(log_prec2, log_prec, atol=1e-3)
+
+
+def test_paper_reconstruction_ignores_the_window_level(cfg):
+    """revin_denorm=paper (default): the network sees only the window's shape, and its output does not
+    move with the window's level or spread, so the error of a shifted window grows with the shift."""
+    net = build_network(cfg, f_in=5).eval()
+    assert net.revin.mode == "paper"
+    x = torch.randn(2, 20, 5)
+    with torch.no_grad():
+        recon, log_prec = net(x)
+        recon2, log_prec2 = net(3 * x + 7)
+        mid = net(x, decode_steps=slice(10, 11))[0]
+    assert torch.allclose(recon2, recon, atol=1e-4) and torch.allclose(log_prec2, log_prec, atol=1e-4)
+    assert torch.allclose(mid, recon[:, 10:11], atol=1e-6)  # decoding one step keeps the window's statistics
 
 
 def test_mask_zeroes_projected_input_and_positions_are_added(cfg):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from sensitive_hue import entity as entity_job, training
-from sensitive_hue.data.windows import split_train_val, window_starts
+from sensitive_hue.entity import entity_seed, validation_split
 
 from pipeline_fixtures import TINY, synthetic_entity, tiny_config, write_dataset
 from test_pipeline import run_main
@@ -62,8 +62,9 @@ def test_nan_loss_in_a_later_epoch_keeps_the_last_good_state(tmp_path, capsys, m
     processed, out = tmp_path / "processed", tmp_path / "out"
     entity = synthetic_entity("machine-1-1", 0)
     write_dataset(processed, "SMD", [entity])
-    starts = window_starts(len(entity.train), TINY["step_num_in"], TINY["stride"])
-    train_starts, _ = split_train_val(starts, TINY["val_ratio"], 0)
+    cfg, _ = tiny_config(tmp_path)
+    seed = entity_seed(cfg, entity.name)
+    train_starts = validation_split(cfg, len(entity.train), seed, entity.name).train_starts
     per_epoch = math.ceil(len(train_starts) / TINY["batch_size"])
     calls = []
     loss = training.training_loss

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sensitive_hue.errors import CheckpointError, ConfigError
-from sensitive_hue.scoring import (ScoreStats, ignored_dims, network_point_scores, network_window_scores,
+from sensitive_hue.scoring import (ScoreStats, ignored_dims, network_point_scores,
                                    select_position)
 
 from pipeline_fixtures import tiny_config
@@ -47,12 +47,6 @@ def test_every_point_scored_from_its_window_position(tmp_path, select_pos, lengt
     np.testing.assert_array_equal(raw, np.repeat(positions[:, None] ** 2, 2, axis=1).astype(np.float64))
     if length >= 2 * cfg.step_num_in:
         assert (positions[pos:length - cfg.step_num_in + pos + 1] == pos).all()
-
-
-def test_window_scores_take_select_pos(tmp_path):
-    cfg, _ = tiny_config(tmp_path, score_batch_size=3)
-    raw = network_window_scores(PositionModel(), _series(60), np.array([0, 5, 44, 7]), cfg, torch.device("cpu"))
-    np.testing.assert_array_equal(raw, np.full((4, 2), float(select_position(cfg)) ** 2))
 
 
 def test_series_shorter_than_a_window_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensitive_hue.data.windows import WindowLoader, split_train_val, window_starts
+from sensitive_hue.data.windows import WindowLoader, holdout_blocks, window_starts
 from sensitive_hue.errors import DataError
 
 
@@ -32,22 +32,34 @@ def test_window_starts_cover_the_series_within_bounds(length, window, stride):
     assert np.all(np.diff(starts) == stride)
 
 
-def test_split_is_seeded_disjoint_and_complete():
-    starts = window_starts(1000, 10, 1)
-    train, val = split_train_val(starts, 0.1, seed=7)
-    assert len(val) == 99 and len(train) == len(starts) - 99
-    assert np.array_equal(np.sort(np.concatenate([train, val])), starts)
-    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
-    again_train, again_val = split_train_val(starts, 0.1, seed=7)
-    assert np.array_equal(again_val, val) and np.array_equal(again_train, train)
-    assert not np.array_equal(split_train_val(starts, 0.1, seed=8)[1], val)
-    assert val.min() < 500 < val.max()  # random positions, not the tail of the series
+def test_blocks_are_seeded_contiguous_and_kept_out_of_training_windows():
+    split = holdout_blocks(1000, 10, 1, 0.1, 3, seed=7)
+    assert len(split.blocks) == 3 and split.n_val_points == 100
+    assert all(end - start >= 10 for start, end in split.blocks)
+    rows = np.zeros(1000, dtype=int)
+    for start, end in split.blocks:
+        rows[start:end] += 1
+    assert rows.max() == 1  # blocks do not overlap
+    covered = split.train_starts[:, None] + np.arange(10)
+    assert not rows[covered].any()  # no training window touches a validation row
+    assert len(split.train_starts) > 0 and np.all(np.diff(split.train_starts) > 0)
+    again = holdout_blocks(1000, 10, 1, 0.1, 3, seed=7)
+    assert again.blocks == split.blocks and np.array_equal(again.train_starts, split.train_starts)
+    assert holdout_blocks(1000, 10, 1, 0.1, 3, seed=8).blocks != split.blocks
+    np.testing.assert_array_equal(split.val_series(np.arange(1000))[0], np.arange(*split.blocks[0]))
 
 
-def test_split_needs_two_windows():
-    assert [len(part) for part in split_train_val(np.arange(2), 0.1, 0)] == [1, 1]
-    with pytest.raises(DataError, match="only 1 training window"):
-        split_train_val(np.arange(1), 0.1, 0)
+@pytest.mark.parametrize("length, window, ratio", [(439, 100, 0.1), (312, 100, 0.1), (99360, 100, 0.1), (300, 16, 0.2)])
+def test_every_series_gets_a_block_of_at_least_a_window_and_one_training_window(length, window, ratio):
+    split = holdout_blocks(length, window, 1, ratio, 3, seed=0)
+    assert split.n_val_points == max(window, round(length * ratio))
+    assert all(end - start >= window for start, end in split.blocks)
+    assert len(split.train_starts) >= 1
+
+
+def test_a_series_too_short_for_a_block_and_a_window_is_a_clear_error():
+    with pytest.raises(DataError, match="too few to hold out"):
+        holdout_blocks(150, 100, 1, 0.1, 3, seed=0, name="MSL T-9")
 
 
 def make_series(rows=50, features=3):
@@ -92,3 +104,16 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="2-D"):
         WindowLoader(np.zeros(10, dtype=np.float32), np.array([0]), window=5, batch_size=2, shuffle=False)
     assert len(WindowLoader(make_series(), np.array([], dtype=np.int64), 5, 4, shuffle=True)) == 0
+
+
+def test_steps_per_epoch_draws_that_many_batches_and_every_window_before_repeats():
+    series = make_series(rows=40)
+    starts = window_starts(40, 5, 1)  # 36 windows
+    loader = WindowLoader(series, starts, window=5, batch_size=8, shuffle=True, seed=3, steps=10)
+    assert len(loader) == 10 and len(list(loader)) == 10
+    order = loader.order()
+    assert len(order) == 80 and sorted(order[:36]) == list(starts)  # a full permutation first
+    loader.set_epoch(1)
+    assert not np.array_equal(loader.order(), order)
+    with pytest.raises(ValueError, match="shuffle"):
+        WindowLoader(series, starts, window=5, batch_size=8, shuffle=False, steps=10)

@@ -91,4 +91,12 @@ METRIC_DOCS: dict[str, dict[str, str]] = {
         "source": "-",
     },
     "aggregation": {"definition": "multi-entity only: how each section pools the entities", "source": "-"},
+    **{f"per_entity_mean.{key}": {
+        "definition": f"multi-entity only: {what} of each entity alone, averaged over the entities where it is defined "
+                      "(no anomaly: left out); no score scales are mixed across entities",
+        "source": "TSB-AD (Liu & Paparrizos, NeurIPS 2024); Sarfraz et al., ICML 2024"}
+       for key, what in (("auc_roc", "AUC-ROC"), ("auc_pr", "AUC-PR"), ("vus_roc", "VUS-ROC"), ("vus_pr", "VUS-PR"),
+                         ("f1_oracle", "best F1 without PA at a threshold tuned on the entity's test labels (oracle)"))},
+    "per_entity_mean.n_entities": {"definition": "multi-entity only: entities averaged in each per-entity mean", "source": "-"},
+    "per_entity_mean.note": {"definition": "how the per-entity means are formed", "source": "-"},
 }

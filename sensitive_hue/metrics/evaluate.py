@@ -31,7 +31,10 @@ AGGREGATION = {
     "scales differ across entities is penalised even if it ranks well within each",
     "pa_k": "for each K, each entity at its own best threshold for that K, counts summed",
     "affiliation": "concatenated oracle predictions (each entity at its paper_protocol.f1 threshold) against concatenated labels",
+    "per_entity_mean": "each metric computed on each entity alone, then the unweighted mean over the entities where it is "
+    "defined (entities without anomalies are left out); the convention of TSB-AD and Sarfraz et al. (ICML 2024)",
 }
+PER_ENTITY_MEAN_KEYS = ("auc_roc", "auc_pr", "vus_roc", "vus_pr", "f1_oracle")
 _SETTINGS = ("pot_risk", "pot_level", "val_quantile", "vus_buffer")
 
 
@@ -198,13 +201,33 @@ def evaluate_entity(scores, labels, val_scores=None, *, cfg=None) -> dict:
     return _evaluate(_checked([(scores, labels, val_scores)]), cfg)
 
 
-def evaluate_overall(entities, *, cfg=None) -> dict:
-    """Every metric pooled over entities given as (scores, labels, val_scores) tuples (see `AGGREGATION`).
+def per_entity_mean(per_entity: list[dict]) -> dict:
+    """Unweighted mean over entities of each `PER_ENTITY_MEAN_KEYS` metric, from `evaluate_entity`
+    results; entities where a metric is undefined (None) are left out of its mean."""
+    values = {key: [] for key in PER_ENTITY_MEAN_KEYS}
+    for metrics in per_entity:
+        found = {**metrics["continuous"], "f1_oracle": metrics["paper_protocol"]["f1"]}
+        for key in PER_ENTITY_MEAN_KEYS:
+            if found[key] is not None:
+                values[key].append(float(found[key]))
+    out = {key: (float(np.mean(v)) if v else None) for key, v in values.items()}
+    out["n_entities"] = {key: len(v) for key, v in values.items()}
+    out["note"] = AGGREGATION["per_entity_mean"]
+    return out
 
-    `label_free` appears only when every entity has validation scores.
+
+def evaluate_overall(entities, *, cfg=None, per_entity: list[dict] | None = None) -> dict:
+    """Every metric pooled over entities given as (scores, labels, val_scores) tuples (see `AGGREGATION`),
+    and `per_entity_mean`: the threshold-free metrics and oracle F1 of each entity alone, averaged.
+
+    `label_free` appears only when every entity has validation scores. `per_entity`: the entities'
+    `evaluate_entity` results when already computed (same order), else they are computed here.
     """
     entities = _checked(entities)
     result = _evaluate(entities, cfg)
+    if per_entity is None:
+        per_entity = [_evaluate([entity], cfg) for entity in entities]
+    result["per_entity_mean"] = per_entity_mean(per_entity)
     result["n_entities"] = len(entities)
     result["entities_without_anomaly"] = [i for i, (_, y, _) in enumerate(entities) if not y.any()]
     result["aggregation"] = AGGREGATION

@@ -20,7 +20,7 @@ def build_network(cfg: Config, f_in: int) -> nn.Module:
                           dropout=cfg.dropout, encoder=ENCODER_OF_MODEL[cfg.model], head_num=cfg.head_num,
                           d_state=cfg.d_state, d_conv=cfg.d_conv, expand=cfg.expand,
                           mamba_backend=cfg.mamba_backend, uncertainty=cfg.uncertainty,
-                          checkpoint_layers=cfg.checkpoint_layers)
+                          checkpoint_layers=cfg.checkpoint_layers, revin_denorm=cfg.revin_denorm)
 
 
 __all__ = ["build_network", "SensitiveMamba", "ENCODER_OF_MODEL"]

@@ -3,6 +3,8 @@
 RevIN norm -> input projection (optionally timestamp-masked) + learned positional embedding ->
 `layers` pre-norm encoder layers (mixer = Mamba or multi-head self-attention) -> latent h;
 residual decoder(h) -> RevIN denorm = reconstruction; linear(h) = log-precision log(1/sigma^2).
+`revin_denorm` (`models.revin`) chooses how the reconstruction is mapped back: `paper` (default, the
+paper's and SensitiveHUE's), `stored` (exact inverse) or `none` (no instance normalisation).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class SensitiveMamba(nn.Module):
     def __init__(self, f_in: int, d_model: int, dim_hidden_fc: int, layers: int, max_len: int,
                  dropout: float = 0.2, encoder: str = "mamba", head_num: int = 4, d_state: int = 16,
                  d_conv: int = 2, expand: int = 1, mamba_backend: str = "auto", uncertainty: bool = True,
-                 checkpoint_layers: bool = True):
+                 checkpoint_layers: bool = True, revin_denorm: str = "paper"):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
@@ -70,7 +72,7 @@ class SensitiveMamba(nn.Module):
         # Under autograd, keep only each encoder layer's input and recompute its activations in backward:
         # a third of the saved memory for one more forward of the layers (same values and gradients).
         self.checkpoint_layers = checkpoint_layers
-        self.revin = RevIN()
+        self.revin = RevIN(revin_denorm)
         self.in_linear = nn.Linear(f_in, d_model)
         self.pos_embed = nn.Embedding(max_len, d_model)
 
@@ -106,7 +108,10 @@ class SensitiveMamba(nn.Module):
         recompute = self.checkpoint_layers and torch.is_grad_enabled()
         for layer in self.layers:
             h = checkpoint(layer, h, use_reentrant=False) if recompute else layer(h)
-        h_out = h if decode_steps is None else h[:, decode_steps]
-        recon = self.revin.denorm(self.decoder(h_out), stats)
-        log_prec = self.sigma_linear(h_out) if self.sigma_linear is not None else None
+        steps = slice(None) if decode_steps is None else decode_steps
+        if self.revin.mode == "paper":  # its statistics span the whole reconstructed window
+            recon = self.revin.denorm(self.decoder(h), stats)[:, steps]
+        else:
+            recon = self.revin.denorm(self.decoder(h[:, steps]), stats)
+        log_prec = self.sigma_linear(h[:, steps]) if self.sigma_linear is not None else None
         return (recon, log_prec, h) if return_latent else (recon, log_prec)
