@@ -19,9 +19,11 @@ import sys  # noqa: E402
 
 import yaml  # noqa: E402
 
-from sensitive_hue.cli import run_cli  # noqa: E402
-from sensitive_hue.config import MODELS, load_config  # noqa: E402
+from sensitive_hue.cli import ArgumentParser, empty_paths, entity_list, run_cli  # noqa: E402
+from sensitive_hue.config import MODELS, DuplicateKeyError, load_config, parse_yaml  # noqa: E402
 from sensitive_hue.errors import ConfigError  # noqa: E402
+
+RAW_DIR, PROCESSED_DIR = "data", "data/processed"  # defaults of --raw_dir and --processed_dir
 
 
 def _key_value(text: str) -> tuple[str, object]:
@@ -29,13 +31,15 @@ def _key_value(text: str) -> tuple[str, object]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key.strip(), yaml.safe_load(value)
+        return key.strip(), parse_yaml(value)
+    except DuplicateKeyError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc.describe(lines=False)}") from None
     except yaml.YAMLError:
-        raise argparse.ArgumentTypeError(f"--set {text}: the value is not valid YAML") from None
+        raise argparse.ArgumentTypeError(f"{text}: the value is not valid YAML") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="main.py", description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="main.py", description=__doc__.splitlines()[0])
     p.add_argument("--config_path", default="config/star.yaml", help="YAML config (default: config/star.yaml)")
     p.add_argument("--data_name", default="demo", help="SWaT | SMD | MSL | SMAP | demo | csv (default: demo)")
     p.add_argument("--overlay", action="append", default=[], metavar="FILE",
@@ -45,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="entities to run: names (e.g. M-6) or 1-based indices in the documented order, "
                         "space- or comma-separated")
     p.add_argument("--out_dir", default="sensitive_hue/model_states", help="where outputs go (<out_dir>/<dataset>/)")
-    p.add_argument("--raw_dir", default="data", help="raw downloads (default: data)")
-    p.add_argument("--processed_dir", default="data/processed", help="processed arrays (default: data/processed)")
+    p.add_argument("--raw_dir", help=f"raw downloads (default: {RAW_DIR})")
+    p.add_argument("--processed_dir", help=f"processed arrays (default: {PROCESSED_DIR})")
     p.add_argument("--no_plots", action="store_true", help="skip the PNG figures")
     p.add_argument("--resume", action="store_true",
                    help="keep entities already finished in --out_dir with the same config (interrupted runs)")
@@ -85,6 +89,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_size", "lr", "num_threads",
              "contrastive", "uncertainty", "workers", "ray_address", "cpus_per_job", "gpus_per_job")
+# Config keys only training reads: --test restores the trained weights, validation split and seed instead.
+TRAINING_KEYS = ("seed", "max_epoch", "batch_size", "lr", "lr_step_size", "lr_gamma", "patience", "alpha", "beta",
+                 "gamma", "temperature", "temporal_unit", "contrastive", "stride", "steps_per_epoch", "val_ratio",
+                 "val_blocks", "checkpoint_layers")
+
+
+def _given(args: argparse.Namespace) -> dict[str, str]:
+    """Config key -> the option that set it on this command line (`--lr`, `--no_contrastive`, `--set gamma=...`)."""
+    flags = {"contrastive": "--no_contrastive", "uncertainty": "--no_uncertainty"}
+    given = {key: flags.get(key, f"--{key}") for key in OVERRIDES if getattr(args, key) is not None}
+    given.update({key: f"--set {key}=..." for key, _ in args.set})
+    return given
+
+
+def _refuse_ignored(names: list[str], why: str) -> None:
+    if names:
+        them = "it" if len(names) == 1 else "them"
+        raise ConfigError(f"{', '.join(names)} {'has' if len(names) == 1 else 'have'} no effect here: {why}; "
+                          f"leave {them} out")
+
+
+def _check_mode_options(args: argparse.Namespace, cfg) -> None:
+    """ConfigError for options the chosen mode would silently ignore: training settings with --test, Ray job
+    resources in a serial run."""
+    given = _given(args)
+    if cfg.workers <= 1 and cfg.ray_address is None:
+        _refuse_ignored([given[key] for key in ("cpus_per_job", "gpus_per_job") if key in given],
+                        "--cpus_per_job and --gpus_per_job size the Ray jobs of a parallel run, and this run is serial "
+                        "(add --workers N or --ray_address HOST:PORT; a serial run's threads are --num_threads)")
+    if args.test:
+        ignored = [given[key] for key in given if key in TRAINING_KEYS] + (["--resume"] if args.resume else [])
+        _refuse_ignored(ignored, "--test evaluates the saved models as they were trained (their weights, seed and "
+                                 "validation split), without training or resuming")
+
+
+def _check_detect_options(args: argparse.Namespace) -> None:
+    """--detect reads the model's settings and thresholds from its checkpoint: the options it would ignore."""
+    from sensitive_hue.detect import RUNTIME_KEYS
+    from sensitive_hue.entity import CHECKPOINT_KEYS
+
+    used = {*CHECKPOINT_KEYS, *RUNTIME_KEYS, "threshold_method"}
+    ignored = [flag for key, flag in _given(args).items() if key not in used]
+    ignored += [f"--{name}" for name in ("raw_dir", "processed_dir") if getattr(args, name) is not None]
+    ignored += ["--resume"] if args.resume else []
+    _refuse_ignored(ignored, "--detect scores with the trained model's stored settings and label-free threshold "
+                             "(it reads no raw or processed data and trains nothing; pass --threshold X for another "
+                             "threshold)")
 
 
 def _detect(args: argparse.Namespace, cfg) -> int:
@@ -94,6 +145,7 @@ def _detect(args: argparse.Namespace, cfg) -> int:
     if args.test or args.entities:
         raise ConfigError("--detect scores new data with a trained model: leave out --test and --entities "
                           "(pick the model with --entity)")
+    _check_detect_options(args)
     from sensitive_hue.detect import run_detect
 
     run_detect(cfg, args.detect, args.out_dir, entity=args.entity, threshold=args.threshold,
@@ -103,15 +155,17 @@ def _detect(args: argparse.Namespace, cfg) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    empty_paths(args, ("config_path", "out_dir", "raw_dir", "processed_dir", "detect"))
     overrides = {key: getattr(args, key) for key in OVERRIDES}
     for key, value in args.set:
         if key in overrides and overrides[key] is not None:
             raise ConfigError(f"--set {key}=... repeats --{key}; give it once")
         overrides[key] = value
     cfg = load_config(args.config_path, args.data_name, overlays=tuple(args.overlay), overrides=overrides)
-    entities = [item for text in args.entities or () for item in text.split(",") if item.strip()] or None
+    entities = entity_list(args.entities)
     if args.detect is not None or any(v is not None for v in (args.entity, args.threshold, args.nan_policy)):
         return _detect(args, cfg)
+    _check_mode_options(args, cfg)
 
     from sensitive_hue import parallel
     from sensitive_hue.pipeline import run_dataset  # after the config is valid: torch import is slow
@@ -119,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if parallel.requested(cfg):
         parallel.import_ray(cfg)  # without Ray: one line saying how to install it, before anything is written
 
-    run_dataset(cfg, raw_dir=args.raw_dir, processed_dir=args.processed_dir, out_dir=args.out_dir,
+    raw_dir = RAW_DIR if args.raw_dir is None else args.raw_dir
+    processed_dir = PROCESSED_DIR if args.processed_dir is None else args.processed_dir
+    run_dataset(cfg, raw_dir=raw_dir, processed_dir=processed_dir, out_dir=args.out_dir,
                 entities=entities, test_only=args.test, plots=not args.no_plots,
                 command=["main.py", *(sys.argv[1:] if argv is None else argv)], resume=args.resume)
     return 0

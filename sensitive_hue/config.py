@@ -3,24 +3,27 @@
 `config/star.yaml` has a `shared` section and one section per dataset (SWaT, SMD, MSL, SMAP,
 demo, csv). `load_config` merges `shared`, the dataset's section, any overlay files (same
 structure) and CLI overrides, in that order, into one frozen `Config`. Every key is checked:
-an unknown key, a wrong type, a value outside its choices or a missing required key raises
-`ConfigError` naming the key, the section and what is valid.
+an unknown key, a wrong type, a non-finite number (nan, inf), an integer beyond 64 bits, a value
+outside its choices or range, or a missing required key raises `ConfigError` naming the key, the
+section and what is valid. A key or section given twice in one YAML file is an error naming both
+lines (plain `yaml.safe_load` would keep the last one silently).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
 
 from .errors import ConfigError
+from .io import require_file
 
 DATASETS = ("SWaT", "SMD", "MSL", "SMAP", "demo", "csv")
 SHARED = "shared"
@@ -87,7 +90,7 @@ class Config:
     pot_risk: float = 1e-4  # POT/SPOT risk q on validation scores
     pot_level: float = 0.98  # initial quantile of POT
     val_quantile: float = 0.99  # validation-quantile threshold
-    threshold_method: Literal["pot", "quantile"] = "pot"  # label-free threshold used by --detect
+    threshold_method: Literal["pot", "quantile"] = "quantile"  # label-free threshold deployed (--detect): val_quantile, or POT
     vus_buffer: int = 100  # sliding-window (buffer) length of VUS
 
     # --- parallel (Ray) ---
@@ -130,8 +133,33 @@ def _positive(cfg: Config, *names: str) -> None:
             raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be > 0, got {value}")
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _check_number(value: Any, key: str, section: str) -> None:
+    """ConfigError unless `value` (an int or float) is finite and fits in 64 bits (what torch and numpy take)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}' (section {section}) must be a finite number, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX <= value <= INT64_MAX:
+        raise ConfigError(f"config key '{key}' (section {section}) is {value}, beyond the 64-bit integer range; "
+                          "use a smaller value")
+
+
+def _numbers(value: Any) -> list:
+    """Every int/float inside a field value (tuples and dicts included)."""
+    if isinstance(value, (list, tuple)):
+        return [n for item in value for n in _numbers(item)]
+    if isinstance(value, dict):
+        return [n for pair in value.items() for item in pair for n in _numbers(item)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
 def _check_values(cfg: Config) -> None:
-    """Range checks that types alone do not express."""
+    """Range checks that types alone do not express: every number finite and within 64 bits first
+    (nan passes `value <= 0`), then each key's own range."""
+    for name in FIELDS:
+        for number in _numbers(getattr(cfg, name)):
+            _check_number(number, name, cfg.data_name)
     _positive(cfg, "f_in", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state", "d_conv",
               "expand", "step_num_in", "stride", "batch_size", "max_epoch", "patience", "lr", "lr_step_size",
               "temperature", "temporal_unit", "score_batch_size", "vus_buffer", "workers", "cpus_per_job",
@@ -149,6 +177,9 @@ def _check_values(cfg: Config) -> None:
             raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be >= 0, got {getattr(cfg, name)}")
     if cfg.num_threads < 0:
         raise ConfigError(f"config key 'num_threads' (section {cfg.data_name}) must be >= 0, got {cfg.num_threads}")
+    if cfg.entities is not None and (not cfg.entities or not all(str(name).strip() for name in cfg.entities)):
+        raise ConfigError(f"config key 'entities' (section {cfg.data_name}) holds an empty list or name, got "
+                          f"{list(cfg.entities)}; list entity names, or null for every entity (range)")
     if cfg.range is not None and not 1 <= cfg.range[0] <= cfg.range[1]:
         raise ConfigError(f"config key 'range' (section {cfg.data_name}) must be [first, last] with 1 <= first <= last, got {list(cfg.range)}")
     if cfg.model == "sensitive_hue" and cfg.dim_model % cfg.head_num:
@@ -212,10 +243,12 @@ def _coerce(value: Any, hint: Any, key: str, section: str) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail()
+        _check_number(value, key, section)
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail()
+        _check_number(value, key, section)
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -242,13 +275,73 @@ def _build(values: dict[str, Any], section: str) -> Config:
     return Config(**values)
 
 
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping with `yaml.safe_load`; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found; pass --config_path config/star.yaml")
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping of a YAML document repeats a key (`parse_yaml`); `path`: the keys leading to that mapping."""
+
+    def __init__(self, key: Any, first: int, second: int, path: tuple) -> None:
+        self.key, self.first, self.second, self.path = key, first, second, path
+        super().__init__(self.describe())
+
+    def describe(self, top: str = "key", lines: bool = True) -> str:
+        """"key 'lr' in section shared appears twice (lines 3 and 7)"; a key of the top-level mapping is
+        called `top` (a config file's sections); `lines=False` leaves the line numbers out (one-line text)."""
+        if not self.path:
+            what = f"{top} {self.key!r}"
+        else:
+            under = f" under {'.'.join(map(str, self.path[1:]))}" if len(self.path) > 1 else ""
+            what = f"key {self.key!r} in section {self.path[0]}{under}"
+        return f"{what} appears twice" + (f" (lines {self.first} and {self.second})" if lines else "")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key repeated in one mapping (merge keys `<<` may still be overridden)."""
+
+    def construct_document(self, node):
+        self._paths: dict[int, tuple] = {}
+        todo = [(node, ())]
+        while todo:  # where each mapping sits, for the message
+            current, path = todo.pop()
+            self._paths[id(current)] = path
+            if isinstance(current, yaml.MappingNode):
+                todo += [(value, (*path, getattr(key, "value", "?"))) for key, value in current.value]
+            elif isinstance(current, yaml.SequenceNode):
+                todo += [(item, path) for item in current.value]
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(key, seen[key], line, self._paths.get(id(node), ()))
+                    seen[key] = line
+                except TypeError:  # an unhashable key: SafeLoader's own error follows
+                    continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """`yaml.safe_load(text)`, except that a key repeated in one mapping raises `DuplicateKeyError`."""
+    loader = _UniqueKeyLoader(text)  # what yaml.safe_load does, with the stricter SafeLoader
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping with `parse_yaml` (`yaml.safe_load` without silent duplicates); errors name the file."""
+    path = require_file(path, "pass a YAML file such as config/star.yaml (--config_path, --overlay)",
+                        what=f"config file {os.fspath(path) or repr('')}", error=ConfigError)
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path}: {exc.describe('section')}; keep one of them") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

@@ -11,7 +11,13 @@ The rows are normalised as at training and scored by `scoring.score_series`, the
 path, so the same points get the same scores bit for bit; a point is flagged when its score is
 >= the threshold (as in the metrics). Every check runs before the first file is written.
 
-Outputs under `<out_dir>/detect/<entity>/`: scores.csv, anomalies.json, detect.png.
+Timestamps (numbers, or ISO 8601 text) must increase strictly from row to row: a file whose rows
+are out of time order, or repeat a timestamp, is refused with the first such line (never sorted
+silently: the scores of a window depend on the order of its rows, and durations would be negative).
+Text timestamps in another format are kept as labels and not checked (durations are then in rows).
+
+Outputs under `<out_dir>/detect/<entity>/`: scores.csv, anomalies.json, detect.png. The run holds
+the output folder's lock (`<out_dir>/<dataset>/.lock`, `io.run_lock`), as training does.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import torch
 
 from . import io, plots
 from .config import Config
-from .data.sources import check_numeric, read_text_table
+from .data.sources import check_numeric, check_range, read_text_table
 from .data.store import check_entity_name
 from .detectors import Detector, build_detector
 from .errors import CheckpointError, ConfigError, DataError
@@ -278,24 +284,56 @@ def _fill_gaps(data: NewData, policy: str) -> None:
         good = ~bad[:, col]
         data.values[~good, col] = np.interp(rows[~good], rows[good], data.values[good, col])
     data.filled = int(bad.sum())
-    get_logger().warning("warning: %s: filled %d non-finite values (longest gap %d rows) by linear interpolation "
+    get_logger().warning("%s: filled %d non-finite values (longest gap %d rows) by linear interpolation "
                          "(--nan_policy interpolate); scores near them are less reliable", data.path, data.filled, longest)
 
 
+def check_time_order(data: NewData) -> None:
+    """DataError at the first row whose timestamp is missing or not later than the previous row's
+    (numbers, or ISO 8601 text); other text timestamps are labels whose order is not known."""
+    if data.times is None:
+        return
+    times = data.times
+    if times.dtype == object:
+        dates = _datetimes(times)
+        if dates is None:
+            return
+        missing, keys = np.asarray(dates.isna()), dates.asi8
+    elif np.issubdtype(times.dtype, np.number):
+        keys = times.astype(np.float64)
+        missing = np.isnan(keys)
+    else:
+        return
+    column = data.time_column
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(f"{data.path}: timestamp column '{column}' is empty at line {row + 2}; fill it, or remove "
+                        "the column to use row numbers")
+    bad = np.flatnonzero(np.diff(keys) <= 0)
+    if len(bad):
+        row = int(bad[0]) + 1
+        raise DataError(f"{data.path}: timestamp {_plain(times[row])!r} at line {row + 2} is not after "
+                        f"{_plain(times[row - 1])!r} at line {row + 1} (column '{column}'); rows must be in time "
+                        f"order without repeated timestamps: sort the file by {column} and drop duplicate rows, "
+                        "or remove the column to use row numbers")
+
+
 def read_new_data(path: str | Path, model: ModelInputs, nan_policy: str = "error") -> NewData:
-    """The new file's model columns, checked (columns, numbers, NaN/inf per `nan_policy`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path} not found; pass a CSV or .npy file to --detect")
+    """The new file's model columns, checked (columns, numbers, NaN/inf per `nan_policy`, magnitudes
+    within float32, timestamps in strictly increasing order)."""
+    path = io.require_file(path, "pass a CSV or .npy file to --detect")
     is_array = path.name.endswith((".npy", ".npy.gz"))
     data = _read_array(path, model) if is_array else _read_csv(path, model)
+    check_time_order(data)
     _fill_gaps(data, nan_policy)
+    check_range(data.values, str(data.path), data.where)
     return data
 
 
 def normalise(data: NewData, model: ModelInputs) -> np.ndarray:
     """float32 (T, f_in) with the training normalisation, computed as at preprocessing."""
-    scaled = ((data.values - model.mean) / model.std).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, without numpy's RuntimeWarning
+        scaled = ((data.values - model.mean) / model.std).astype(np.float32)
     bad = ~np.isfinite(scaled)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
@@ -380,48 +418,50 @@ def run_detect(cfg: Config, file: str | Path, out_dir: str | Path, entity: Optio
     device = resolve_device(cfg.device)
     layout = Layout(Path(out_dir), cfg.data_name)
     entity, path = find_model(layout, entity)
-    checkpoint = read_checkpoint(path, cfg)
-    run_cfg = scoring_config(checkpoint, cfg, path)
-    chosen = choose_threshold(cfg, checkpoint, path, threshold)
-    model = ModelInputs.from_checkpoint(checkpoint, path)
-    data = read_new_data(file, model, nan_policy)
-    if len(data.values) < run_cfg.step_num_in:
-        raise DataError(f"{data.path}: {len(data.values)} rows, fewer than one window of the model "
-                        f"(step_num_in={run_cfg.step_num_in}); pass at least {run_cfg.step_num_in} rows")
-    series = normalise(data, model)
-    detector, stats = load_detector(run_cfg, checkpoint, device)
-    if run_cfg.num_threads:
-        torch.set_num_threads(run_cfg.num_threads)
-    tic = time.perf_counter()
-    points = score_series(detector, stats, series)
-    seconds = time.perf_counter() - tic
-    if not np.isfinite(points.scores).all():
-        row = int(np.flatnonzero(~np.isfinite(points.scores))[0])
-        raise DataError(f"{data.path}: the model gives a non-finite score at row {row} (0-based); the data near it "
-                        "is far outside the training range")
-    flags = points.scores >= chosen.value
-    top = top_features(points.contributions, stats.ignore_dims)
-    found = flagged_segments(points, flags, stats.ignore_dims, data)
+    with io.run_lock(layout.root):  # no training run or other --detect rewrites the folder meanwhile
+        checkpoint = read_checkpoint(path, cfg)
+        run_cfg = scoring_config(checkpoint, cfg, path)
+        chosen = choose_threshold(cfg, checkpoint, path, threshold)
+        model = ModelInputs.from_checkpoint(checkpoint, path)
+        data = read_new_data(file, model, nan_policy)
+        if len(data.values) < run_cfg.step_num_in:
+            raise DataError(f"{data.path}: {len(data.values)} rows, fewer than one window of the model "
+                            f"(step_num_in={run_cfg.step_num_in}); pass at least {run_cfg.step_num_in} rows")
+        series = normalise(data, model)
+        detector, stats = load_detector(run_cfg, checkpoint, device)
+        if run_cfg.num_threads:
+            torch.set_num_threads(run_cfg.num_threads)
+        tic = time.perf_counter()
+        points = score_series(detector, stats, series)
+        seconds = time.perf_counter() - tic
+        if not np.isfinite(points.scores).all():
+            row = int(np.flatnonzero(~np.isfinite(points.scores))[0])
+            raise DataError(f"{data.path}: the model gives a non-finite score at row {row} (0-based); the data near it "
+                            "is far outside the training range")
+        flags = points.scores >= chosen.value
+        top = top_features(points.contributions, stats.ignore_dims)
+        found = flagged_segments(points, flags, stats.ignore_dims, data)
 
-    folder = Path(out_dir) / "detect" / entity
-    io.write_text(folder / "scores.csv", scores_csv(data, points, flags, top))
-    io.write_json(folder / "anomalies.json", {
-        "file": str(data.path), "dataset": cfg.data_name, "entity": entity, "detector": checkpoint["detector"],
-        "checkpoint": str(path), "points": len(flags), "flagged_points": int(flags.sum()),
-        "filled_non_finite": data.filled, "threshold": {"value": chosen.value, "method": chosen.method,
-                                                        "how": chosen.description},
-        "segments": found})
-    if plot:
-        recon = None if points.reconstruction is None else points.reconstruction * model.std + model.mean
-        features = plots.top_features(plots.feature_ranking(points.contributions, stats.ignore_dims),
-                                      len(data.names))
-        line = plots.Threshold(chosen.value, f"threshold {chosen.value:.4g} ({chosen.method})", "tab:green", ":")
-        plots.plot_detect(folder / "detect.png", data.values, recon, points.scores, flags, features, line,
-                          f"model {cfg.data_name}/{entity} on {data.path.name}: input vs reconstruction; {len(found)} "
-                          "flagged segments shaded", data.names, x_label=f"row of {data.path.name}")
-    log.info("%s: %s points scored in %.1fs by model %s/%s (%s, %s), %d segment%s flagged (%s points, %.1f%%); "
-             "threshold %.4g from %s -> %s", data.path.name, f"{len(flags):,}", seconds, cfg.data_name, entity,
-             checkpoint["detector"], device, len(found), "" if len(found) == 1 else "s", f"{int(flags.sum()):,}", 100 * flags.mean(), chosen.value,
-             chosen.description, folder)
-    return DetectResult(entity=entity, data=data, points=points, flags=flags, top=top, threshold=chosen,
-                        segments=found, folder=folder, seconds=seconds)
+        folder = Path(out_dir) / "detect" / entity
+        io.write_text(folder / "scores.csv", scores_csv(data, points, flags, top))
+        io.write_json(folder / "anomalies.json", {
+            "file": str(data.path), "dataset": cfg.data_name, "entity": entity, "detector": checkpoint["detector"],
+            "checkpoint": str(path), "points": len(flags), "flagged_points": int(flags.sum()),
+            "filled_non_finite": data.filled, "threshold": {"value": chosen.value, "method": chosen.method,
+                                                            "how": chosen.description},
+            "segments": found})
+        if plot:
+            recon = None if points.reconstruction is None else points.reconstruction * model.std + model.mean
+            features = plots.top_features(plots.feature_ranking(points.contributions, stats.ignore_dims),
+                                          len(data.names))
+            line = plots.Threshold(chosen.value, f"threshold {chosen.value:.4g} ({chosen.method})", "tab:green", ":")
+            plots.plot_detect(folder / "detect.png", data.values, recon, points.scores, flags, features, line,
+                              f"model {cfg.data_name}/{entity} on {data.path.name}: input vs reconstruction; {len(found)} "
+                              "flagged segments shaded", data.names, x_label=f"row of {data.path.name}",
+                              timestamps=None if data.times is None else [str(t) for t in data.times])
+        log.info("%s: %s points scored in %.1fs by model %s/%s (%s, %s), %d segment%s flagged (%s points, %.1f%%); "
+                 "threshold %.4g from %s -> %s", data.path.name, f"{len(flags):,}", seconds, cfg.data_name, entity,
+                 checkpoint["detector"], device, len(found), "" if len(found) == 1 else "s", f"{int(flags.sum()):,}", 100 * flags.mean(), chosen.value,
+                 chosen.description, folder)
+        return DetectResult(entity=entity, data=data, points=points, flags=flags, top=top, threshold=chosen,
+                            segments=found, folder=folder, seconds=seconds)

@@ -146,13 +146,18 @@ def _input_columns(meta: dict) -> dict:
     return {"timestamp_column": info.get("timestamp_column"), "label_column": info.get("label_column")}
 
 
-def label_free_thresholds(cfg: Config, val_scores: np.ndarray) -> dict:
+def label_free_thresholds(cfg: Config, val_scores: np.ndarray, name: str = "") -> dict:
     """POT and validation-quantile thresholds from validation scores, and the one `threshold_method`
-    picks (`threshold`); POT falls back to the quantile when the scores cannot support a tail fit."""
+    picks (`threshold`); POT falls back to the quantile when the scores cannot support a tail fit,
+    with a warning that says why."""
     try:
         pot = pot_fit(val_scores, cfg.pot_risk, cfg.pot_level).to_dict()
     except DataError as exc:
         pot = {"threshold": None, "message": str(exc)}
+        if cfg.threshold_method == "pot":
+            get_logger().warning("%s: POT cannot fit the %d validation scores (%s); the label-free threshold "
+                                 "falls back to their %g quantile", name or "entity", len(val_scores), exc,
+                                 cfg.val_quantile)
     quantile = {"threshold": quantile_threshold(val_scores, cfg.val_quantile), "q": cfg.val_quantile}
     method = "pot" if cfg.threshold_method == "pot" and pot["threshold"] is not None else "val_quantile"
     chosen = pot if method == "pot" else quantile
@@ -203,7 +208,7 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
             "f_in": f_in, "scaler": _scaler(data.meta), "score_stats": stats.to_state(),
             "val_scores": torch.from_numpy(val_scores.copy()), "val_summary": summarise(val_scores),
             "val_raw": torch.from_numpy(np.asarray(val_raw, dtype=np.float32)), "val_blocks": [list(b) for b in split.blocks],
-            "thresholds": label_free_thresholds(cfg, val_scores), "training": summary.to_dict(),
+            "thresholds": label_free_thresholds(cfg, val_scores, data.name), "training": summary.to_dict(),
             "versions": versions(), "input": _input_columns(data.meta),
         }
         mode = "train"
@@ -234,16 +239,11 @@ def read_checkpoint(path: Path, cfg: Config) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no trained model at {path}; train first (run without --test) or pass the "
                               "--out_dir it was trained into")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(f"{path}: not a readable checkpoint ({first}); it is truncated or corrupt, "
-                              "retrain without --test") from None
+    checkpoint = io.load_torch(path, "checkpoint", "retrain without --test")
     required = ("format", "detector", "seed", "state_dict", "config", "f_in", "scaler", "score_stats", "val_scores",
                 "val_raw", "thresholds", "training", "versions")
     if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in required):
-        raise CheckpointError(f"{path}: not a checkpoint of this tool (missing keys); retrain without --test")
+        raise CheckpointError(f"{path}: not a checkpoint written by this tool (missing keys); retrain without --test")
     if checkpoint["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {checkpoint['format']}, this version reads "
                               f"{CHECKPOINT_FORMAT}; retrain without --test")

@@ -192,7 +192,7 @@ def run_jobs(cfg: Config, processed_dir, layout: Layout, order: Sequence[str], s
             else:
                 layout.result(job.entity).unlink(missing_ok=True)  # incomplete until its result.json is back
             pending[remote.remote(cfg, job, ray.put(data), checkpoint, device)] = job
-        bar = tqdm(total=len(jobs), desc=f"{cfg.data_name} jobs", unit="job", dynamic_ncols=True)
+        bar = tqdm(total=len(jobs), desc=f"{cfg.data_name} jobs", unit="job", dynamic_ncols=True, disable=None)
         try:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)

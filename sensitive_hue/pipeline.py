@@ -1,7 +1,9 @@
 """Run a dataset: select entities, make sure processed data exists, run each entity's job
 (`entity.run_entity`: serially here, or as Ray jobs through `parallel`), write each entity's outputs
 as soon as it finishes, then build the dataset-level aggregate (`results.json`, overall metrics,
-plots) from them. The file layout is `entity.Layout`'s.
+plots) from them. The file layout is `entity.Layout`'s. A run holds `<out_dir>/<dataset>/.lock`
+(`io.run_lock`) from its first check to its end, so a second run into the same folder is refused
+instead of interleaving run.log and overwriting the first one's files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, EntityResult, Layout, chec
 from .errors import CheckpointError, DataError, TrainingError
 from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
-from .metrics import evaluate_overall, point_adjust
+from .metrics import evaluate_overall, label_warning, point_adjust
 from .parallel import requested, run_jobs  # Ray itself is imported only when requested
 from .preflight import check_entities, check_output_dir, entity_meta
 from .training import TrainState, epochs_csv
@@ -100,7 +102,9 @@ def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict
                                      "tab:green", ":"))
     plots.plot_reconstruction(folder / "reconstruction.png", series, recon, scores, labels, features, lines,
                               f"{title}: input vs reconstruction ({which}); anomaly score below",
-                              feature_names=names, boundaries=boundaries)
+                              feature_names=names, boundaries=boundaries,
+                              flagged=predictions(free, False) if method else None,
+                              flagged_label=f"flagged at the label-free threshold ({method})")
 
     def f1(entry: dict, key: str) -> str:
         return "n/a" if entry.get(key) is None else f"{entry[key]:.3f}"
@@ -116,7 +120,8 @@ def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict
         panels.append(plots.PredictionPanel(predictions(free, False), f"label-free threshold ({method} on "
                                             f"validation scores), no PA; F1 {f1(entry, 'f1')}, F1-PA {f1(entry, 'f1_pa')}"))
     plots.plot_predictions(folder / "fn_visualize.png", labels, panels,
-                           f"{title}: predictions vs labels, false negatives shaded", boundaries=boundaries)
+                           f"{title}: predictions vs labels; missed anomalies shaded red, false alarms orange",
+                           boundaries=boundaries)
 
 
 def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: Sequence[str], *, mode: str,
@@ -145,11 +150,56 @@ def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: 
         "epochs_run": {p.name: p.summary["training"]["epochs_run"] for p in parts},
         "overall": overall, "timings": dict(timings or {}), "failed_entities": dict(failed or {}),
     }
+    results["warnings"] = label_warnings(results)
     results["timings"]["aggregate_s"] = time.perf_counter() - tic
     if started is not None:
         results["timings"]["total_s"] = time.perf_counter() - started
-    io.write_json(layout.results, results)
+    io.write_json(_results_path(layout, mode, entities), results)
     return results
+
+
+SUBSET_RESULTS = "results-test-subset.json"
+
+
+def _results_path(layout: Layout, mode: str, entities: Sequence[str]) -> Path:
+    """results.json, except for a --test run of fewer entities than the results.json already there holds:
+    that one is kept, and the subset's results go beside it (`SUBSET_RESULTS`), with a warning."""
+    import json
+
+    if mode != "test" or not layout.results.is_file():
+        return layout.results
+    try:
+        previous = set(json.loads(io.read_bytes(layout.results)).get("entities") or {})
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        return layout.results  # not ours to keep
+    left_out = sorted(previous - set(entities))
+    if not left_out:
+        return layout.results
+    target = layout.root / SUBSET_RESULTS
+    get_logger().warning("%s holds %d entities this --test run left out (%s%s); it is kept, and this run's results "
+                         "go to %s", layout.results, len(left_out), ", ".join(left_out[:5]),
+                         ", ..." if len(left_out) > 5 else "", target)
+    return target
+
+
+def label_warnings(results: dict) -> list[str]:
+    """One line per kind of labels that make metrics meaningless (no anomaly, or every point anomalous), naming
+    the entities (`metrics.label_warning`, from the results' `message` fields); the pooled result's too when
+    there are several entities."""
+    groups: dict[str, list[str]] = {}
+    for name, summary in results["entities"].items():
+        text = label_warning(summary["metrics"])
+        if text:
+            groups.setdefault(text, []).append(name)
+    lines = []
+    for text, names in groups.items():
+        who = (f"entity {names[0]}" if len(names) == 1 else
+               f"{len(names)} entities ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})")
+        lines.append(f"{results['dataset']} {who}: {text}")
+    pooled = label_warning(results["overall"])
+    if pooled and len(results["entities"]) > 1:
+        lines.append(f"{results['dataset']} (all entities pooled): {pooled}")
+    return lines
 
 
 def missing_processed(cfg: Config, processed_dir: str | Path, entities: Optional[list[str]]) -> Optional[list[str] | str]:
@@ -205,14 +255,25 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
     interrupted entity continues from its last complete epoch (train_state.pt).
     Bad input (no data, unknown entity, missing checkpoint) is detected before anything is written. An
     entity whose training or scores turn non-finite fails alone: the others run, then TrainingError lists
-    the failed ones. Ctrl-C stops with a message giving the command that resumes the run."""
+    the failed ones. Ctrl-C stops with a message giving the command that resumes the run.
+    The run holds `<out_dir>/<dataset>/.lock` throughout: a second run into the same folder is an OutputError
+    naming the lock file and the owner's pid; the lock of a run that was killed is taken over with a warning."""
     tic = time.perf_counter()
     setup_logging(None)
+    layout = Layout(Path(out_dir), cfg.data_name)
+    check_output_dir(out_dir, below=cfg.data_name)
+    with io.run_lock(layout.root):  # released on return, error and Ctrl-C
+        return _run_locked(cfg, layout, tic, raw_dir=raw_dir, processed_dir=processed_dir, entities=entities,
+                           test_only=test_only, plots=plots, command=command, resume=resume)
+
+
+def _run_locked(cfg: Config, layout: Layout, tic: float, *, raw_dir: str | Path, processed_dir: str | Path,
+                entities: Optional[list[str]], test_only: bool, plots: bool, command: Optional[list[str]],
+                resume: bool) -> dict:
+    """`run_dataset` once the output folder's lock is held."""
     device = resolve_device(cfg.device)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    layout = Layout(Path(out_dir), cfg.data_name)
-    check_output_dir(out_dir)
     missing = missing_processed(cfg, processed_dir, entities)
     if missing:
         _check_raw(cfg, raw_dir, processed_dir, missing)
@@ -236,7 +297,7 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
              cfg.model, device, cfg.seed, layout.root)
     on_ray = requested(cfg)  # one Ray job per entity instead of the serial loop below
     bar = tqdm([] if on_ray else selected, desc=f"{cfg.data_name} entities", unit="entity",
-               disable=on_ray or len(selected) < 2, dynamic_ncols=True)
+               disable=True if on_ray or len(selected) < 2 else None, dynamic_ncols=True)  # None: terminal only
     failed: dict[str, str] = {}
     progress = {"entity": None, "epoch": 0}  # what Ctrl-C interrupts
     try:
@@ -269,6 +330,8 @@ def run_dataset(cfg: Config, *, raw_dir: str | Path, processed_dir: str | Path, 
         results = aggregate(cfg, layout, processed_dir, succeeded, mode=mode, draw=plots, command=command,
                             timings=timings, started=tic, failed=failed)
         log.info("%s", headline(results))
+        for line in results["warnings"]:
+            log.warning("%s", line)
         log.info("outputs: %s (results.json, scores/, run.log%s)", layout.root, ", plots" if plots else "")
     if failed:
         others = f"the others' results are in {layout.results}" if succeeded else "no entity finished"
@@ -324,13 +387,28 @@ def _entity_job(cfg: Config, layout: Layout, processed_dir: str | Path, name: st
     return run_entity(cfg, data, index, device, None, on_epoch_end, resume_from=saved)
 
 
+def _interpreter() -> str:
+    """The Python that runs this process, as the user would type it (relative when under the working
+    directory, e.g. .venv/bin/python; `python` when it is the one on PATH)."""
+    import os
+    import shutil
+    import sys
+
+    exe = sys.executable or "python"
+    on_path = shutil.which("python")
+    if on_path and os.path.realpath(on_path) == os.path.realpath(exe):
+        return "python"
+    relative = os.path.relpath(exe)
+    return relative if not relative.startswith("..") else exe
+
+
 def _resume_hint(layout: Layout, progress: dict, command: Optional[list[str]], test_only: bool) -> str:
     """What Ctrl-C left on disk and the exact command that continues the run."""
     name, epoch = progress["entity"], progress["epoch"]
     if command is None:
         again = "the same command" + ("" if test_only else " with --resume")
     else:
-        again = shlex.join(["python", *command, *([] if test_only or "--resume" in command else ["--resume"])])
+        again = shlex.join([_interpreter(), *command, *([] if test_only or "--resume" in command else ["--resume"])])
     if test_only:
         return f"stopped by Ctrl-C; finished entities are kept in {layout.root}; run it again with: {again}"
     where = ""

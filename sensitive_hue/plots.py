@@ -2,10 +2,16 @@
 
 - `reconstruction.png`: input vs reconstruction for a few features (all when there are few,
   else those that contribute most to the score; the title says which), the anomaly score below
-  with the labelled anomaly segments shaded and the thresholds drawn.
-- `fn_visualize.png`: predictions vs labels with false negatives shaded, before and after point
-  adjustment at the paper-protocol (test-label) thresholds, and at the label-free threshold.
-Long series are drawn as min/max envelopes over bins, so spikes stay visible.
+  with the labelled anomaly segments shaded, the thresholds drawn and the points flagged at the
+  deployed (label-free) threshold marked in a strip under the score.
+- `fn_visualize.png`: predictions vs labels with false negatives (red) and false positives
+  (orange) shaded, before and after point adjustment at the paper-protocol (test-label)
+  thresholds, and at the label-free threshold.
+Conventions shared by every figure: long series are drawn as min/max envelopes over bins, so
+spikes stay visible; anomalies of 1-3 points (or narrower than a bin) get a marker as well as
+shading; legends sit outside the data, to the right; the score axis is linear, or symmetric-log
+above the bulk of the scores when a few peaks would flatten everything else (`_score_axis`);
+the x axis shows timestamps when the input has them.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from . import io  # noqa: E402
 
 MAX_FEATURES = 6  # feature panels in reconstruction.png
 MAX_BINS = 3000  # longer series are drawn as min/max envelopes over this many bins
-SEGMENT_COLOR, FN_COLOR = "#f4a6a6", "#d62728"
+SEGMENT_COLOR, FN_COLOR, FP_COLOR, FLAG_COLOR = "#f4a6a6", "#d62728", "#ff9f1c", "tab:orange"
+SHORT = 3  # segments up to this many points get a marker: shading alone is too thin to see
+LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.005, 1.0), "fontsize": 7, "borderaxespad": 0.0}
 
 
 @dataclass
@@ -86,6 +94,39 @@ def _shade(ax, mask: np.ndarray, edges: Optional[np.ndarray], color: str, label:
         ax.axvspan(start - 0.5, end - 0.5, color=color, alpha=0.35, linewidth=0, label=label if i == 0 else None)
 
 
+def _mark_short(ax, mask: np.ndarray, edges: Optional[np.ndarray], color: str, label: Optional[str] = None) -> None:
+    """A marker above each run of `mask` that is at most SHORT points long or narrower than a bin."""
+    width = 1 if edges is None else max(int(edges[1] - edges[0]), 1)
+    centres = [(a + b - 1) / 2 for a, b in _runs(mask) if b - a <= max(SHORT, width)]
+    if centres:
+        ax.scatter(centres, np.full(len(centres), 0.97), transform=ax.get_xaxis_transform(), marker="v", s=22,
+                   color=color, zorder=5, label=label, clip_on=False)
+
+
+def _score_axis(ax, scores: np.ndarray, levels: Sequence[np.ndarray]) -> None:
+    """The one y-scale rule of every score panel: linear, unless the top (the largest score or
+    threshold) is more than 20x the spread of the bulk (0.5-90th percentile), then symmetric-log
+    above the bulk, so the bulk, the peaks and the thresholds all stay visible."""
+    low, p90 = np.percentile(scores, [0.5, 90])
+    finite = [float(np.max(v[np.isfinite(v)])) for v in map(np.asarray, levels) if np.isfinite(v).any()]
+    top = max([float(np.max(scores))] + finite)
+    if top - low > 20 * max(p90 - low, 1e-9):
+        ax.set_yscale("symlog", linthresh=max(abs(p90), 1e-3))
+    ax.set_ylim(bottom=low - 0.05 * max(p90 - low, 1e-9))
+    ax.set_ylabel("score", fontsize=8)
+
+
+def _time_axis(ax, timestamps: Optional[Sequence], default: str) -> None:
+    """Label the x axis with timestamps (a few evenly spaced ticks) when the input has them."""
+    if timestamps is None or len(timestamps) == 0:
+        ax.set_xlabel(default, fontsize=8)
+        return
+    ticks = np.linspace(0, len(timestamps) - 1, min(8, len(timestamps))).round().astype(int)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(timestamps[i]) for i in ticks], fontsize=7, rotation=15, ha="right")
+    ax.set_xlabel("timestamp", fontsize=8)
+
+
 def _boundaries(axes, boundaries: Sequence[tuple[int, str]]) -> None:
     """Entity boundaries of concatenated series: a vertical line each, names when few."""
     for ax in axes:
@@ -124,34 +165,43 @@ def _feature_panels(series: np.ndarray, reconstruction: Optional[np.ndarray], fe
         ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
         ax.tick_params(labelsize=7)
     if n:
-        axes[0].legend(loc="upper right", fontsize=7, ncol=2)
+        axes[0].legend(**LEGEND)
     return fig, axes, edges
 
 
 def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
                         scores: np.ndarray, labels: np.ndarray, features: Sequence[int], thresholds: Sequence[Threshold],
                         title: str, feature_names: Optional[Sequence[str]] = None,
-                        boundaries: Sequence[tuple[int, str]] = ()) -> None:
-    """Input vs reconstruction of `features`, then the score with segments shaded and thresholds drawn."""
+                        boundaries: Sequence[tuple[int, str]] = (), flagged: Optional[np.ndarray] = None,
+                        flagged_label: str = "flagged (label-free threshold)",
+                        timestamps: Optional[Sequence] = None) -> None:
+    """Input vs reconstruction of `features`, then the score with segments shaded, thresholds drawn
+    and, given `flagged`, the flagged points as a strip under the score."""
     anomalous = labels.astype(bool)
     fig, axes, edges = _feature_panels(series, reconstruction, features, anomalous, feature_names)
     ax = axes[-1]
     _shade(ax, anomalous, edges, SEGMENT_COLOR, label="labelled anomaly")
+    _mark_short(ax, anomalous, edges, FN_COLOR, label=f"labelled anomaly of <= {SHORT} points")
     _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
     for t in thresholds:
         if np.ndim(t.value) == 0:
             ax.axhline(float(t.value), color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
         else:
             ax.plot(np.arange(len(scores)), t.value, color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
-    low, p90 = np.percentile(scores, [0.5, 90])
-    drawn = [np.asarray(t.value, dtype=np.float64) for t in thresholds]
-    top = max([float(np.max(scores))] + [float(np.max(v[np.isfinite(v)])) for v in drawn if np.isfinite(v).any()])
-    if top - low > 20 * max(p90 - low, 1e-9):  # a few huge spikes: keep the bulk and the thresholds visible
-        ax.set_yscale("symlog", linthresh=max(abs(p90), 1e-3))
-    ax.set_ylim(bottom=low - 0.05 * (p90 - low))
-    ax.set_ylabel("score", fontsize=8)
-    ax.set_xlabel("test time index", fontsize=8)
-    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    _score_axis(ax, scores, [np.asarray(t.value, dtype=np.float64) for t in thresholds])
+    if flagged is not None:
+        strip = ax.inset_axes((0.0, -0.09, 1.0, 0.05), sharex=ax)
+        _shade(strip, flagged.astype(bool), edges, FLAG_COLOR, label=flagged_label)
+        _mark_short(strip, flagged.astype(bool), edges, FLAG_COLOR)
+        strip.set_yticks([])
+        strip.tick_params(labelbottom=False, bottom=False)
+        for side in ("top", "right", "left"):
+            strip.spines[side].set_visible(False)
+        handles, names = strip.get_legend_handles_labels()
+        ax.legend(*[a + b for a, b in zip(ax.get_legend_handles_labels(), (handles, names))], **LEGEND)
+    else:
+        ax.legend(**LEGEND)
+    _time_axis(ax, timestamps, "test time index")
     ax.tick_params(labelsize=7)
     _boundaries(axes, boundaries)
     fig.suptitle(title, fontsize=10)
@@ -168,7 +218,8 @@ class PredictionPanel:
 
 def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequence[PredictionPanel], title: str,
                      boundaries: Sequence[tuple[int, str]] = ()) -> None:
-    """Labels vs predictions per panel, false negatives (labelled, not predicted) shaded red."""
+    """Labels vs predictions per panel, false negatives (labelled, not predicted) shaded red and
+    false positives (predicted, not labelled) orange; short segments get markers."""
     fig, axes = plt.subplots(len(panels), 1, figsize=(13, 1.9 * len(panels) + 0.8), sharex=True, squeeze=False,
                              layout="constrained")
     axes = axes[:, 0]
@@ -176,15 +227,22 @@ def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequen
     truth = labels.astype(bool)
     for ax, panel in zip(axes, panels):
         pred = panel.predictions.astype(bool)
-        _shade(ax, truth & ~pred, edges, FN_COLOR, label="false negative")
+        _shade(ax, truth & ~pred, edges, FN_COLOR, label="false negative (missed)")
+        _shade(ax, pred & ~truth, edges, FP_COLOR, label="false positive (false alarm)")
+        _mark_short(ax, truth, edges, "black", label=f"labelled anomaly of <= {SHORT} points")
         _envelope(ax, truth.astype(np.float32), edges, color="black", linewidth=0.8, label="label")
         _envelope(ax, pred.astype(np.float32) * 0.8 + 0.1, edges, color="tab:blue", linewidth=0.8,
-                  label="prediction")
+                  label="prediction (flagged)")
         ax.set_ylim(-0.15, 1.25)
         ax.set_yticks([0, 1])
+        ax.set_yticklabels(["normal", "anomaly"], fontsize=7)
         ax.set_title(panel.caption, fontsize=8, loc="left")
         ax.tick_params(labelsize=7)
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    handles = {}
+    for ax in axes:  # one legend for all panels: an entry appears once whichever panel has it
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(name, handle)
+    axes[0].legend(handles.values(), handles.keys(), **LEGEND)
     axes[-1].set_xlabel("test time index", fontsize=8)
     _boundaries(axes, boundaries)
     fig.suptitle(title, fontsize=10)
@@ -193,23 +251,20 @@ def plot_predictions(path: str | os.PathLike, labels: np.ndarray, panels: Sequen
 
 def plot_detect(path: str | os.PathLike, series: np.ndarray, reconstruction: Optional[np.ndarray],
                 scores: np.ndarray, flags: np.ndarray, features: Sequence[int], threshold: Threshold, title: str,
-                feature_names: Sequence[str], x_label: str = "row") -> None:
+                feature_names: Sequence[str], x_label: str = "row", timestamps: Optional[Sequence] = None) -> None:
     """`--detect` figure: new data vs reconstruction for `features`, then the score with the threshold;
     flagged segments shaded everywhere (there are no labels)."""
     flagged = flags.astype(bool)
     fig, axes, edges = _feature_panels(series, reconstruction, features, flagged, feature_names)
     ax = axes[-1]
     _shade(ax, flagged, edges, SEGMENT_COLOR, label="flagged")
+    _mark_short(ax, flagged, edges, FLAG_COLOR, label=f"flagged segment of <= {SHORT} points")
     _envelope(ax, scores, edges, color="tab:purple", linewidth=0.7, label="anomaly score")
     ax.axhline(float(threshold.value), color=threshold.color, linestyle=threshold.style, linewidth=1.0,
                label=threshold.label)
-    line = abs(float(threshold.value))
-    if float(np.max(scores)) > 10 * max(line, 1e-3):  # huge peaks: log scale above the threshold keeps it visible
-        ax.set_yscale("symlog", linthresh=max(line, 1e-3))
-        ax.set_ylim(bottom=min(float(np.min(scores)), 0.0))
-    ax.set_ylabel("score", fontsize=8)
-    ax.set_xlabel(x_label, fontsize=8)
-    ax.legend(loc="upper left", fontsize=7, ncol=3)
+    _score_axis(ax, scores, [np.asarray(float(threshold.value))])
+    _time_axis(ax, timestamps, x_label)
+    ax.legend(**LEGEND)
     ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)

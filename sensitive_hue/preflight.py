@@ -10,11 +10,11 @@ import json
 import os
 from pathlib import Path
 
-from .config import Config
+from .config import FIELDS, Config
 from .data.store import META_FILE, dataset_dir
 from .data.windows import holdout_blocks, window_starts
 from .errors import ConfigError, DataError, OutputError
-from .io import read_bytes
+from .io import read_bytes, stat_problem
 from .logs import get_logger
 
 TRAINED_IN_BATCHES = ("sensitive_mamba", "sensitive_hue")
@@ -33,12 +33,18 @@ def entity_meta(processed_dir: str | Path, dataset: str, name: str) -> dict:
     return meta
 
 
-def check_output_dir(folder: str | Path, flag: str = "--out_dir") -> None:
-    """OutputError when `folder` cannot be created or written (e.g. a path below a regular file)."""
+def check_output_dir(folder: str | Path, flag: str = "--out_dir", below: str | None = None) -> None:
+    """OutputError when `folder` (or `folder/below`, e.g. the dataset's folder) cannot be created or written:
+    a path below a regular file, a symbolic-link loop or a broken link on the way, no write permission."""
     folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
+    existing = folder / below if below else folder
+    while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
+    try:
+        os.stat(existing)
+    except OSError as exc:
+        raise OutputError(f"{flag} {folder}: {existing} {stat_problem(existing, exc)}; fix or remove it, or choose "
+                          f"another {flag}") from None
     if not existing.is_dir():
         raise OutputError(f"{flag} {folder}: {existing} is a file, not a folder; choose another {flag}")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -46,14 +52,20 @@ def check_output_dir(folder: str | Path, flag: str = "--out_dir") -> None:
 
 
 def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], training: bool) -> None:
-    """The window fits every series; with `training`, enough windows for validation and a full batch."""
+    """The window fits every series and the VUS buffer the test series (the default 100 always passes); with
+    `training`, enough windows for validation and a full batch, and no more `steps_per_epoch` than windows
+    (settings that set an amount of work are bounded by the data)."""
     for name in names:
         shape = entity_meta(processed_dir, cfg.data_name, name)["shape"]
         for part in ("train", "test"):
             window_starts(shape[part][0], cfg.step_num_in, 1, f"{cfg.data_name} entity {name} ({part} series)")
+        label = f"{cfg.data_name} entity {name}"
+        # VUS's cost grows with the buffer: bound it by the series (the default stays valid on short series)
+        if cfg.vus_buffer > max(shape["test"][0], FIELDS["vus_buffer"].default):
+            raise ConfigError(f"config key 'vus_buffer' is {cfg.vus_buffer}, longer than the {shape['test'][0]} test "
+                              f"rows of {label}; set --set vus_buffer={shape['test'][0]} or less")
         if not training:
             continue
-        label = f"{cfg.data_name} entity {name}"
         # Block placement is seeded per entity; a split at seed 0 has the same sizes, so it tells whether
         # the series can hold the validation blocks and how many training windows are left.
         train_starts = holdout_blocks(shape["train"][0], cfg.step_num_in, cfg.stride, cfg.val_ratio, cfg.val_blocks,
@@ -65,6 +77,11 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
             continue
         all_train = holdout_blocks(shape["train"][0], cfg.step_num_in, 1, cfg.val_ratio, cfg.val_blocks, 0,
                                    label).train_starts
+        if cfg.steps_per_epoch is not None and cfg.steps_per_epoch > len(all_train):  # work bounded by the data
+            raise ConfigError(f"config key 'steps_per_epoch' is {cfg.steps_per_epoch}, more than the {len(all_train)} "
+                              f"training windows of {label}: every epoch would see each window about "
+                              f"{cfg.batch_size * cfg.steps_per_epoch // len(all_train)} times; set --set "
+                              f"steps_per_epoch={len(all_train)} or less (null: one pass over the windows)")
         if cfg.batch_size > len(all_train):
             raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(all_train)} "
                               f"training windows of {label} ({shape['train'][0]} rows, step_num_in "

@@ -27,36 +27,43 @@ from .errors import DataError
 from .gitinfo import git_commit
 
 # (key in the JSON, column title, path in results.json "overall"); make_figures.py reads some keys.
+# The per-entity means come first: each entity scored alone, no score scales mixed (TSB-AD's convention).
 COLUMNS = (
-    ("f1_pa_oracle", "F1-PA (oracle)", ("paper_protocol", "f1_pa")),
-    ("f1_oracle", "F1 (oracle)", ("paper_protocol", "f1")),
-    ("f1_pot", "F1 (POT, label-free)", ("label_free", "pot", "f1")),
-    ("f1_deployed", "F1 (label-free: POT, else val. quantile)", None),  # see deployed_f1
-    ("pa_k_auc", "PA%K AUC", ("pa_k", "auc")),
-    ("auc_pr", "AUC-PR", ("continuous", "auc_pr")),
-    ("vus_pr", "VUS-PR", ("continuous", "vus_pr")),
-    ("affiliation_f1", "Affiliation F1", ("affiliation", "f1")),
+    ("auc_pr_mean", "AUC-PR (entity mean)", ("per_entity_mean", "auc_pr")),
+    ("vus_pr_mean", "VUS-PR (entity mean)", ("per_entity_mean", "vus_pr")),
+    ("auc_roc_mean", "AUC-ROC (entity mean)", ("per_entity_mean", "auc_roc")),
+    ("f1_oracle_mean", "F1 oracle (entity mean)", ("per_entity_mean", "f1_oracle")),
+    ("f1_val_quantile", "F1 label-free (val. quantile)", ("label_free", "val_quantile", "f1")),
+    ("f1_pot", "F1 label-free (POT)", ("label_free", "pot", "f1")),
+    ("auc_pr", "AUC-PR (concat.)", ("continuous", "auc_pr")),
+    ("vus_pr", "VUS-PR (concat.)", ("continuous", "vus_pr")),
+    ("f1_oracle", "F1 oracle (pooled)", ("paper_protocol", "f1")),
+    ("f1_pa_oracle", "F1-PA oracle (paper protocol)", ("paper_protocol", "f1_pa")),
 )
 # Also kept in the JSON (not in the markdown table).
 EXTRA = (
+    ("vus_roc_mean", ("per_entity_mean", "vus_roc")),
     ("f1_pa_pot", ("label_free", "pot", "f1_pa")),
-    ("f1_val_quantile", ("label_free", "val_quantile", "f1")),
+    ("pa_k_auc", ("pa_k", "auc")),
     ("auc_roc", ("continuous", "auc_roc")),
     ("vus_roc", ("continuous", "vus_roc")),
+    ("affiliation_f1", ("affiliation", "f1")),
 )
 DETECTOR_NAMES = {"sensitive_mamba": "SensitiveMamba", "sensitive_hue": "SensitiveHUE (attention)",
-                  "pca": "PCA (90% variance)", "random": "random (uniform scores)"}
+                  "pca": "PCA (90% variance)", "maxz": "maxz (largest abs. z-score, no model)",
+                  "random": "random (uniform scores)"}
 DETECTOR_ORDER = tuple(DETECTOR_NAMES)
 NETWORKS = ("sensitive_mamba", "sensitive_hue")
 PAPER_PROTOCOL = {"stride": 1, "max_epoch": 25}
-ORACLE_LABEL = ("**F1-PA (oracle)** and **F1 (oracle)** choose each entity's threshold on the *test labels* "
-                "(the paper's protocol; F1-PA also applies point adjustment): upper bounds that no deployed "
-                "detector can reach, and F1-PA is high even for random scores. **F1 (POT, label-free)** "
-                "thresholds each entity from its validation scores only (no test labels, no point adjustment); "
-                "**F1 (label-free: POT, else val. quantile)** uses the threshold the tool deploys, per entity POT "
-                "where it fits the validation scores, else their `val_quantile` quantile. "
-                "PA%K AUC also picks a threshold on the test labels for each K (without inflating by PA); AUC-PR "
-                "and VUS-PR are threshold-free; affiliation F1 is at the F1 (oracle) threshold.")
+ORACLE_LABEL = ("**(entity mean)** columns score each entity alone and average over entities (entities without "
+                "anomalies left out; TSB-AD's convention): the primary, threshold-free figures. **(concat.)** "
+                "columns score all entities' scores concatenated (score scales mixed across entities). "
+                "**F1 oracle** and **F1-PA oracle (paper protocol)** choose each entity's threshold on the *test "
+                "labels* (F1-PA also applies point adjustment): upper bounds that no deployed detector can reach, "
+                "and F1-PA is high even for random scores. **F1 label-free** columns threshold each entity from its "
+                "validation scores only (no test labels, no point adjustment): their `val_quantile` (0.99) "
+                "quantile (the default `threshold_method`), or POT (risk `pot_risk`; n/a where it cannot fit). "
+                "More columns (PA%K, affiliation, VUS-ROC, F1-PA at POT) are in the JSON.")
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class Run:
     commit: Optional[str]
     metrics: dict[str, Optional[float]]
     total_s: Optional[float]
+    val_points_min: Optional[int] = None  # fewest validation rows of any entity
 
 
 def deployed_f1(entities: dict) -> Optional[float]:
@@ -105,12 +113,24 @@ def row_label(model: str, config: dict) -> str:
         return name
     off = [text for key, text in (("contrastive", "no contrastive"), ("uncertainty", "no uncertainty (MSE)"))
            if config.get(key) is False]
-    return f"{name}, {', '.join(off)}" if off else name
+    if config.get("revin_denorm", "paper") != "paper":
+        off.append(f"revin_denorm {config['revin_denorm']}")
+    label = f"{name}, {', '.join(off)}" if off else name
+    if config.get("score_norm", "validation") == "test":  # any detector: a scoring choice, not a model one
+        label += ", score_norm test (median/IQR fitted on unlabelled test scores, transductive)"
+    return label
 
 
 def protocol_label(config: dict) -> str:
     """The training settings that distinguish the CPU protocol from the paper's."""
-    return f"stride {config.get('stride')}, max_epoch {config.get('max_epoch')}"
+    steps = config.get("steps_per_epoch")
+    budget = f", {steps} steps/epoch" if steps else ""
+    return f"stride {config.get('stride')}{budget}, max_epoch {config.get('max_epoch')}"
+
+
+def _val_points_min(data: dict) -> Optional[int]:
+    counts = [e.get("n_validation_points") for e in (data.get("entities") or {}).values() if isinstance(e, dict)]
+    return min(counts) if counts and all(isinstance(c, int) for c in counts) else None
 
 
 def _overlays(command: Optional[list]) -> tuple[str, ...]:
@@ -129,13 +149,13 @@ def read_run(path: Path) -> Run:
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: not a results.json of main.py ({type(exc).__name__}: {exc}); "
                         "remove it or pass --runs without it") from None
-    metrics = {key: _get(overall, where) for key, _, where in COLUMNS if where}
-    metrics["f1_deployed"] = deployed_f1(data.get("entities") or {})
+    metrics = {key: _get(overall, where) for key, _, where in COLUMNS}
     metrics.update({key: _get(overall, where) for key, where in EXTRA})
+    metrics["f1_deployed"] = deployed_f1(data.get("entities") or {})
     return Run(path=path, detector=row_label(model, config), model=model, protocol=protocol_label(config),
                seed=int(data.get("seed", config.get("seed"))), entities=tuple(data.get("entities", {})),
                overlays=_overlays(data.get("command")), commit=data.get("commit"), metrics=metrics,
-               total_s=(data.get("timings") or {}).get("total_s"))
+               total_s=(data.get("timings") or {}).get("total_s"), val_points_min=_val_points_min(data))
 
 
 def collect(dataset: str, roots: list[Path]) -> list[Run]:
@@ -186,8 +206,9 @@ def build_table(dataset: str, runs: list[Run], command: Optional[str] = None, no
                "protocol": protocol, "n_seeds": len(members), "seeds": [r.seed for r in members],
                "entities": len(members[0].entities),
                "runs": [str(r.path) for r in members],
-               "wall_s": [r.total_s for r in members]}
-        for key in [k for k, _, _ in COLUMNS] + [k for k, _ in EXTRA]:
+               "wall_s": [r.total_s for r in members],
+               "val_points_min": min((r.val_points_min for r in members if r.val_points_min is not None), default=None)}
+        for key in [k for k, _, _ in COLUMNS] + [k for k, _ in EXTRA] + ["f1_deployed"]:
             row[key] = mean_std([r.metrics[key] for r in members])
         rows.append(row)
     entity_sets = {r.entities for r in runs}
@@ -239,15 +260,15 @@ def to_markdown(table: dict) -> str:
         lines.append(f"- Rebuild: `{table['command']}`")
     lines += ["", f"> {table['oracle_note']}", ""]
     titles = list(table["columns"].values())
-    lines.append("| detector | seeds | " + " | ".join(titles) + " |")
-    lines.append("|---|---:|" + "---:|" * len(titles))
+    lines.append("| detector | seeds | " + " | ".join(titles) + " | val. rows (min/entity) | wall (min/seed) |")
+    lines.append("|---|---:|" + "---:|" * len(titles) + "---:|---:|")
     for row in table["rows"]:
         cells = [_cell(row[key]) for key in table["columns"]]
-        lines.append(f"| {row['detector']} | {row['n_seeds']} | " + " | ".join(cells) + " |")
-    lines += ["", "n/a: undefined for these runs, e.g. F1 (POT) when POT cannot fit a tail on some entity's validation "
-              "scores (fewer than 20 validation windows: small channels with a large training stride); see "
-              "`overall.label_free.pot.message` in the run's results.json. The validation quantile is "
-              "`val_quantile` of the config."]
+        val = "n/a" if row.get("val_points_min") is None else str(row["val_points_min"])
+        walls = [w for w in row.get("wall_s") or [] if w is not None]
+        wall = f"{sum(walls) / len(walls) / 60:.1f}" if walls else "n/a"
+        lines.append(f"| {row['detector']} | {row['n_seeds']} | " + " | ".join(cells) + f" | {val} | {wall} |")
+    lines += ["", "n/a: undefined for these runs (e.g. a metric the run predates); see the run's results.json."]
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,8 @@ def select_position(cfg: Config) -> int:
 
 def _batches(series: np.ndarray, starts: np.ndarray, cfg: Config, desc: str):
     loader = WindowLoader(series, starts, cfg.step_num_in, cfg.score_batch_size, shuffle=False)
-    return tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True, disable=len(loader) < 20)
+    return tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True,
+                disable=True if len(loader) < 20 else None)  # None: no bar when not a terminal (log files)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, steps: slice) -> tuple[torch.Tensor, torch.Tensor]:

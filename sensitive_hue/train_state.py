@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import io
 from .config import Config
 from .data.windows import WindowLoader
 from .errors import CheckpointError
@@ -89,12 +90,7 @@ def restore(state: TrainState, saved: dict, train_loader: WindowLoader) -> None:
 
 def read(path: Path, entity: str) -> dict:
     """Load a saved state with `weights_only=True`; CheckpointError when unreadable or foreign."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise CheckpointError(f"{path}: not a readable training state ({first}); delete it to train "
-                              f"{entity} from scratch") from None
+    saved = io.load_torch(path, "training state", f"delete it to train {entity} from scratch")
     if not isinstance(saved, dict) or any(key not in saved for key in _KEYS) or saved["format"] != FORMAT:
         raise CheckpointError(f"{path}: not a training state of this version; delete it to train {entity} from scratch")
     return saved

@@ -88,3 +88,97 @@ def test_dict_round_trip():
 def test_dataset_name_suggestion_ignores_case():
     with pytest.raises(ConfigError, match="did you mean 'SMAP'"):
         load_config(STAR, "smap")
+
+
+# --- issue 16: non-finite and oversized numbers, duplicate keys, paths that are no file ----------------
+
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+import typing  # noqa: E402
+
+import yaml  # noqa: E402
+
+from sensitive_hue.config import FIELDS, DuplicateKeyError, parse_yaml, read_yaml  # noqa: E402
+
+
+def _keys_of(kind: type) -> list[str]:
+    """Config keys whose annotation holds `kind` (float: every float key, Optional or not)."""
+    hints = typing.get_type_hints(Config)
+
+    def has(hint) -> bool:
+        return hint is kind or any(has(arg) for arg in typing.get_args(hint))
+
+    return [name for name in FIELDS if has(hints[name])]
+
+
+FLOAT_KEYS = _keys_of(float)
+INT_KEYS = [name for name in _keys_of(int) if name not in ("range",)]
+
+
+def test_the_key_lists_cover_the_config():
+    assert {"lr", "gamma", "pot_risk", "cpus_per_job", "dropout", "pca_variance"} <= set(FLOAT_KEYS)
+    assert {"seed", "batch_size", "vus_buffer", "f_in", "steps_per_epoch"} <= set(INT_KEYS)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_every_float_key_must_be_finite(key, value):
+    with pytest.raises(ConfigError, match=rf"config key '{key}' \(section command line\) must be a finite number, "
+                                          rf"got {value}"):
+        load_config(STAR, "MSL", overrides={key: value})
+
+
+@pytest.mark.parametrize("key", INT_KEYS)
+def test_every_int_key_must_fit_64_bits(key):
+    origin = typing.get_origin(typing.get_type_hints(Config)[key])
+    value = [2**63] if origin is tuple else {1: [2**63]} if origin is dict else 2**63
+    with pytest.raises(ConfigError, match=rf"config key '{key}' .*beyond the 64-bit integer range"):
+        load_config(STAR, "MSL", overrides={key: value})
+
+
+@pytest.mark.parametrize("text, key", [("gamma: .inf", "gamma"), ("lr: .nan", "lr"), ("pot_level: -.inf", "pot_level")])
+def test_non_finite_yaml_values_name_the_key_and_file(tmp_path, text, key):
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(f"shared:\n  {text}\n")
+    with pytest.raises(ConfigError, match=rf"config key '{key}' \(section shared of {overlay}\) must be a finite"):
+        load_config(STAR, "MSL", overlays=(overlay,))
+
+
+def test_a_config_built_directly_is_checked_too():
+    values = dataclasses.asdict(load_config(STAR, "MSL"))
+    with pytest.raises(ConfigError, match="config key 'temperature' .* must be a finite number, got nan"):
+        Config(**{**values, "temperature": math.nan})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("shared:\n  lr: 0.1\n  lr: 0.2\nMSL: {}\n", "key 'lr' in section shared appears twice (lines 2 and 3)"),
+    ("MSL: {}\nshared: {}\nMSL:\n  seed: 1\n", "section 'MSL' appears twice (lines 1 and 3)"),
+    ("MSL:\n  score_ignore_dims:\n    8: [1]\n    8: [2]\n", "key 8 in section MSL under score_ignore_dims appears "
+                                                          "twice (lines 3 and 4)"),
+    ("shared: {seed: 1, stride: 2, seed: 3}\n", "key 'seed' in section shared appears twice (lines 1 and 1)"),
+])
+def test_duplicate_keys_and_sections_are_refused_with_both_lines(tmp_path, text, message):
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(path)
+    assert str(caught.value) == f"config file {path}: {message}; keep one of them"
+
+
+def test_parse_yaml_is_safe_load_otherwise():
+    for text in (STAR.read_text(), "a: &x {b: 1}\nc:\n  <<: *x\n  b: 2\n", "- {x: 1}\n- {x: 1}\n", "", "1.5",
+                 "a: [1, 2]\nb: {c: null}\n"):
+        assert parse_yaml(text) == yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError):
+        parse_yaml("a: !!python/object:os.system 1\n")  # safe: no Python objects
+    with pytest.raises(DuplicateKeyError, match="key 1 appears twice"):
+        parse_yaml("{1: a, 1: b}")
+
+
+def test_config_path_that_is_no_file(tmp_path):
+    with pytest.raises(ConfigError, match=rf"config file {tmp_path}: is a folder, not a file; pass a YAML file"):
+        load_config(tmp_path, "MSL")
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    with pytest.raises(ConfigError, match="loop.yaml: is a symbolic-link loop"):
+        load_config(STAR, "MSL", overlays=(loop,))

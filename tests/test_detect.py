@@ -36,6 +36,13 @@ def as_flags(values: dict) -> list[str]:
 
 
 SMALL = as_flags(SMALL_CONFIG)
+# What --detect reads from the command line: the model's shape (checked against the checkpoint) and the
+# runtime settings; training-only settings (stride, max_epoch) would be refused as having no effect.
+def detect_flags(values: dict) -> list[str]:
+    return as_flags({key: value for key, value in values.items() if key not in ("stride", "max_epoch")})
+
+
+DETECT_FLAGS = detect_flags(SMALL_CONFIG)
 CONFIG = str(ROOT / "config" / "star.yaml")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -44,7 +51,7 @@ def run_main(*argv: str) -> int:
     return run_cli(main_cli.main, list(argv))
 
 
-def detect(out: Path, file: Path, *extra: str, data_name: str = "demo", flags=SMALL) -> int:
+def detect(out: Path, file: Path, *extra: str, data_name: str = "demo", flags=DETECT_FLAGS) -> int:
     return run_main("--config_path", CONFIG, "--data_name", data_name, "--out_dir", str(out), *flags,
                     "--detect", str(file), *extra)
 
@@ -89,19 +96,19 @@ def fresh(demo, tmp_path):
 def test_scores_equal_the_evaluation_path_bit_for_bit(demo, fresh, capsys):
     assert detect(fresh, demo["csv"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
-    assert "4,000 points scored in" in summary and "segments flagged" in summary and "POT on" in summary, summary
+    assert "4,000 points scored in" in summary and "segments flagged" in summary and "quantile" in summary, summary
     folder = fresh / "detect" / "demo"
     scores = read_scores(folder)
     assert list(scores.columns) == ["timestamp", "score", "flag", "top1", "top2", "top3"]
     assert np.array_equal(scores["score"].to_numpy(), demo["evaluation"])  # bit for bit, from the CSV's text
     assert list(scores["timestamp"]) == list(demo["frame"]["timestamp"])
-    threshold = demo["checkpoint"]["thresholds"]["pot"]["threshold"]
+    threshold = demo["checkpoint"]["thresholds"]["val_quantile"]["threshold"]  # the default threshold_method
     assert np.array_equal(scores["flag"].to_numpy() == 1, demo["evaluation"] >= threshold)
     assert (folder / "detect.png").read_bytes()[:8] == PNG_MAGIC
 
     result = run_detect(load_config(CONFIG, "demo", overrides=SMALL_CONFIG), demo["npy"], fresh, plot=False)
     assert np.array_equal(result.points.scores, demo["evaluation"])
-    assert result.threshold.value == threshold and result.threshold.method == "pot"
+    assert result.threshold.value == threshold and result.threshold.method == "val_quantile"
     rows = np.arange(len(result.flags))
     # the first top feature is the one whose normalised score is the point's score (the max)
     assert np.array_equal(result.points.contributions[rows, result.top[:, 0]], result.points.scores)
@@ -109,11 +116,11 @@ def test_scores_equal_the_evaluation_path_bit_for_bit(demo, fresh, capsys):
     assert list(scores["top1"]) == [f"ch{i}" for i in result.top[:, 0]]
 
 
-def test_threshold_method_quantile_uses_the_stored_validation_quantile(demo, fresh):
-    assert detect(fresh, demo["npy"], "--no_plots", "--set", "threshold_method=quantile") == 0
+def test_threshold_method_pot_uses_the_stored_pot_threshold(demo, fresh):
+    assert detect(fresh, demo["npy"], "--no_plots", "--set", "threshold_method=pot") == 0
     threshold = json.loads((fresh / "detect" / "demo" / "anomalies.json").read_text())["threshold"]
-    assert threshold["method"] == "val_quantile"
-    assert threshold["value"] == demo["checkpoint"]["thresholds"]["val_quantile"]["threshold"]
+    assert threshold["method"] == "pot"
+    assert threshold["value"] == demo["checkpoint"]["thresholds"]["pot"]["threshold"]
 
 
 def test_flagged_segments_overlap_the_injected_anomalies(demo, fresh):
@@ -160,7 +167,7 @@ def test_checkpoint_from_a_gpu_run_with_mamba_ssm_layout_scores_on_cpu(demo, fre
     checkpoint["state_dict"] = gpu_state
     checkpoint["config"] = {**cfg, "mamba_backend": "cuda", "device": "cuda"}
     torch.save(checkpoint, fresh / "demo" / "demo" / "model.pt")
-    flags = as_flags({k: v for k, v in SMALL_CONFIG.items() if k != "mamba_backend"})  # auto: torch on the CPU
+    flags = detect_flags({k: v for k, v in SMALL_CONFIG.items() if k != "mamba_backend"})  # auto: torch on the CPU
     assert detect(fresh, demo["npy"], "--no_plots", flags=flags) == 0
     assert np.array_equal(read_scores(fresh / "detect" / "demo")["score"].to_numpy(), demo["evaluation"])
 
@@ -176,8 +183,9 @@ def test_csv_model_matches_columns_by_name_and_skips_timestamp_and_label(tmp_pat
     frame["label"] = frame["label"].astype(int)
     frame.iloc[:600].drop(columns="label").to_csv(tmp_path / "plant.csv", index=False)
     frame.iloc[600:].to_csv(tmp_path / "plant_test.csv", index=False)
-    small = as_flags({**SMALL_CONFIG, "step_num_in": 16, "dim_model": 16, "dim_hidden_fc": 16, "d_state": 4,
-                      "max_epoch": 1})
+    small_config = {**SMALL_CONFIG, "step_num_in": 16, "dim_model": 16, "dim_hidden_fc": 16, "d_state": 4,
+                    "max_epoch": 1}
+    small, small_detect = as_flags(small_config), detect_flags(small_config)
     cfg = load_config(CONFIG, "csv", overrides={"step_num_in": 16})
     preprocess_dataset(cfg, tmp_path, tmp_path / "processed", progress=False,
                        csv=CsvFiles(tmp_path / "plant.csv", tmp_path / "plant_test.csv", timestamp_column="ts"))
@@ -186,7 +194,7 @@ def test_csv_model_matches_columns_by_name_and_skips_timestamp_and_label(tmp_pat
                     "--out_dir", str(out), "--no_plots", *small) == 0
     shuffled = frame.iloc[600:][["pressure", "label", "ts", "temp", "flow"]]
     shuffled.to_csv(tmp_path / "new.csv", index=False)
-    assert detect(out, tmp_path / "new.csv", "--no_plots", data_name="csv", flags=small) == 0
+    assert detect(out, tmp_path / "new.csv", "--no_plots", data_name="csv", flags=small_detect) == 0
     scores = read_scores(out / "detect" / "plant")
     assert list(scores.columns[:3]) == ["ts", "score", "flag"]
     assert np.array_equal(scores["score"].to_numpy(), np.load(out / "csv" / "scores" / "plant.npy"))
@@ -195,7 +203,7 @@ def test_csv_model_matches_columns_by_name_and_skips_timestamp_and_label(tmp_pat
     frame.iloc[600:][["ts", "temp", "pressure"]].assign(speed=1.0).to_csv(tmp_path / "bad.csv", index=False)
     shutil.rmtree(out / "detect")
     capsys.readouterr()
-    _fails(capsys, out, detect(out, tmp_path / "bad.csv", data_name="csv", flags=small), "missing: flow; extra: speed")
+    _fails(capsys, out, detect(out, tmp_path / "bad.csv", data_name="csv", flags=small_detect), "missing: flow; extra: speed")
 
 
 # --- bad input: one line, exit 2, nothing written ------------------------------------------------------
@@ -242,7 +250,8 @@ def test_interpolate_fills_short_gaps_with_a_warning_and_refuses_long_ones(demo,
     frame.loc[0, "ch4"] = np.inf
     frame.to_csv(tmp_path / "short.csv", index=False)
     assert detect(fresh, tmp_path / "short.csv", "--nan_policy", "interpolate", "--no_plots") == 0
-    assert "filled 4 non-finite values (longest gap 3 rows)" in capsys.readouterr().out
+    err = capsys.readouterr().err  # warnings go to stderr, one line each
+    assert "warning: " in err and "filled 4 non-finite values (longest gap 3 rows)" in err
     report = json.loads((fresh / "detect" / "demo" / "anomalies.json").read_text())
     assert report["filled_non_finite"] == 4 and report["points"] == 300
     shutil.rmtree(fresh / "detect")

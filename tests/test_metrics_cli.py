@@ -46,7 +46,7 @@ def test_prints_every_metric_as_json(files):
         ("nan.npy", "labels.npy", "nan.npy: 1 score(s) are NaN"),
         ("short.npy", "labels.npy", "has 10 points but --labels"),
         ("objects.npy", "labels.npy", "objects.npy"),
-        ("missing.npy", "labels.npy", "missing.npy: file not found"),
+        ("missing.npy", "labels.npy", "missing.npy not found (also tried missing.npy.gz)"),
         ("scores.npy", "val.npy", "val.npy: labels must be 0"),
     ],
 )

@@ -141,7 +141,7 @@ def test_corrupted_missing_or_foreign_checkpoint_is_a_clear_error(trained, tmp_p
     checkpoint = copy / "SMD" / ENTITIES[1] / "model.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
     assert run_main(config, processed, copy, "--test", "--no_plots") == 2
-    _one_line_error(capsys, "not a readable checkpoint")
+    _one_line_error(capsys, "not a checkpoint written by this tool (a truncated or corrupt archive)")
     checkpoint.unlink()
     assert run_main(config, processed, copy, "--test", "--no_plots") == 2
     _one_line_error(capsys, "no trained model")
@@ -165,7 +165,27 @@ def test_missing_data_says_how_to_get_it(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("model", ["pca", "random"])
+def test_score_norm_test_refits_on_test_scores_without_retraining(trained, tmp_path):
+    """--test --set score_norm=test: the same checkpoints, median/IQR fitted on the unlabelled test
+    scores (validation scores follow into the same units); threshold-free ranks within a feature
+    change, the checkpoint does not."""
+    config, processed, out = trained
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    model = (out / "SMD" / ENTITIES[0] / "model.pt").read_bytes()
+    assert run_main(config, processed, copy, "--test", "--no_plots", "--set", "score_norm=test") == 0
+    again = _results(copy)
+    assert again["config"]["score_norm"] == "test"
+    assert again["entities"][ENTITIES[0]]["score_norm"] == "test"
+    assert (copy / "SMD" / ENTITIES[0] / "model.pt").read_bytes() == model
+    scores = np.load(copy / "SMD" / "scores" / f"{ENTITIES[0]}.npy")
+    assert not np.array_equal(scores, np.load(out / "SMD" / "scores" / f"{ENTITIES[0]}.npy"))
+    checkpoint = torch.load(copy / "SMD" / ENTITIES[0] / "model.pt", weights_only=True)
+    raw = checkpoint["val_raw"].numpy()
+    assert raw.shape[0] == again["entities"][ENTITIES[0]]["n_validation_points"] == len(checkpoint["val_scores"])
+
+
+@pytest.mark.parametrize("model", ["pca", "maxz", "random"])
 def test_controls_go_through_the_same_pipeline(trained, tmp_path, model):
     config, processed, _ = trained
     out = tmp_path / model
@@ -174,6 +194,7 @@ def test_controls_go_through_the_same_pipeline(trained, tmp_path, model):
     assert results["detector"] == model and results["entities"][ENTITIES[1]]["training"]["epochs_run"] == 0
     assert (out / "SMD" / "fn_visualize.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "SMD" / ENTITIES[1] / "reconstruction.npy").exists() == (model == "pca")
+    assert results["overall"]["per_entity_mean"]["auc_pr"] is not None
     assert run_main(config, processed, out, "--model", model, "--entities", ENTITIES[1], "--test", "--no_plots") == 0
     assert _strip_timings(_results(out)) == _strip_timings(results)
 
@@ -188,3 +209,34 @@ def test_demo_is_preprocessed_when_missing(tmp_path, caplog):
     assert "preprocessing the raw data" in (tmp_path / "out" / "demo" / "run.log").read_text()
     assert (tmp_path / "processed" / "demo" / "index.json").is_file()
     assert len(np.load(tmp_path / "out" / "demo" / "scores" / "demo.npy")) == 4000
+
+
+def test_pot_fallback_is_announced_with_its_reason(tmp_path, caplog):
+    import logging
+
+    from sensitive_hue.entity import label_free_thresholds
+
+    from sensitive_hue.logs import get_logger
+
+    cfg, _ = tiny_config(tmp_path, threshold_method="pot")
+    get_logger().addHandler(caplog.handler)  # the CLI's setup_logging stops propagation to the root logger
+    try:
+        with caplog.at_level(logging.WARNING, logger="sensitive_hue"):
+            found = label_free_thresholds(cfg, np.r_[np.zeros(990), np.ones(10)], "machine-1-1")
+    finally:
+        get_logger().removeHandler(caplog.handler)
+    assert found["method"] == "val_quantile" and found["pot"]["threshold"] is None
+    (message,) = {record.getMessage() for record in caplog.records}  # once, whichever handler saw it
+    assert "machine-1-1: POT cannot fit the 1000 validation scores" in message
+    assert "falls back to their 0.99 quantile" in message
+
+
+def test_test_mode_on_a_subset_keeps_the_fuller_results_json(trained, tmp_path):
+    config, processed, out = trained
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    before = (copy / "SMD" / "results.json").read_bytes()
+    assert run_main(config, processed, copy, "--test", "--no_plots", "--entities", ENTITIES[1]) == 0
+    assert (copy / "SMD" / "results.json").read_bytes() == before
+    subset = json.loads((copy / "SMD" / "results-test-subset.json").read_text())
+    assert list(subset["entities"]) == [ENTITIES[1]] and subset["mode"] == "test"

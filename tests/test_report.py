@@ -13,21 +13,23 @@ from sensitive_hue.errors import DataError
 
 
 def _overall(f1_pa, f1=0.5, pot=0.4, auc_pr=0.3):
-    return {"paper_protocol": {"f1_pa": f1_pa, "f1": f1},
+    return {"per_entity_mean": {"auc_pr": 0.45, "vus_pr": 0.4, "auc_roc": 0.8, "vus_roc": 0.75, "f1_oracle": 0.6},
+            "paper_protocol": {"f1_pa": f1_pa, "f1": f1},
             "label_free": {"pot": {"f1": pot, "f1_pa": 0.6}, "val_quantile": {"f1": 0.35}},
             "pa_k": {"auc": 0.55}, "continuous": {"auc_pr": auc_pr, "vus_pr": 0.25, "auc_roc": 0.7, "vus_roc": 0.65},
             "affiliation": {"f1": 0.7}}
 
 
 def write_run(root, model, seed, overall, dataset="MSL", stride=20, contrastive=True, uncertainty=True,
-              name=None, entities=("A", "B")):
+              name=None, entities=("A", "B"), **config):
     folder = root / (name or model) / f"seed{seed}" / dataset
     folder.mkdir(parents=True)
     data = {"dataset": dataset, "detector": model, "seed": seed, "commit": "abc1234", "mode": "train",
             "command": ["main.py", "--data_name", dataset, "--overlay", "config/cpu_protocol.yaml"],
             "config": {"stride": stride, "max_epoch": 5, "contrastive": contrastive, "uncertainty": uncertainty,
-                       "seed": seed},
-            "entities": {e: {} for e in entities}, "overall": overall, "timings": {"total_s": 12.0}}
+                       "seed": seed, **config},
+            "entities": {e: {"n_validation_points": 100 + i} for i, e in enumerate(entities)}, "overall": overall,
+            "timings": {"total_s": 120.0}}
     (folder / "results.json").write_text(json.dumps(data))
     return folder / "results.json"
 
@@ -41,7 +43,8 @@ def test_mean_and_sample_std_over_seeds(tmp_path):
     assert row["f1_pa_oracle"]["mean"] == pytest.approx(0.85)
     assert row["f1_pa_oracle"]["std"] == pytest.approx(math.sqrt(0.005))  # ddof 1
     assert row["f1_oracle"] == {"mean": 0.5, "std": 0.0, "n": 2}
-    assert "| SensitiveMamba | 2 | 85.0 ± 7.1 | 50.0 ± 0.0 |" in report.to_markdown(table)
+    assert "| SensitiveMamba | 2 | 45.0 ± 0.0 | 40.0 ± 0.0 | 80.0 ± 0.0 | 60.0 ± 0.0 |" in report.to_markdown(table)
+    assert "| 50.0 ± 0.0 | 85.0 ± 7.1 | 100 | 2.0 |" in report.to_markdown(table)  # pooled F1, F1-PA, val rows, wall
 
 
 def test_single_seed_has_no_std_and_missing_metric_is_na(tmp_path):
@@ -53,7 +56,7 @@ def test_single_seed_has_no_std_and_missing_metric_is_na(tmp_path):
     assert row["f1_pa_oracle"] == {"mean": 0.95, "std": None, "n": 1}
     assert row["f1_pot"] == {"mean": None, "std": None, "n": 0}
     line = next(x for x in report.to_markdown(table).splitlines() if x.startswith("| random"))
-    assert line == "| random (uniform scores) | 1 | 95.0 | 50.0 | n/a | n/a | 55.0 | 30.0 | 25.0 | 70.0 |"
+    assert line == "| random (uniform scores) | 1 | 45.0 | 40.0 | 80.0 | 60.0 | 35.0 | n/a | 30.0 | 25.0 | 50.0 | 95.0 | 100 | 2.0 |"
 
 
 def _entity(method, n_anomalies, recall, n_predicted):
@@ -79,10 +82,16 @@ def test_rows_ordered_and_ablations_labelled(tmp_path):
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), contrastive=False, name="m-nc")
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), uncertainty=False, name="m-nu")
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9))
+    write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-rs", revin_denorm="stored")
+    write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-st", score_norm="test")
     write_run(tmp_path, "sensitive_hue", 1, _overall(0.9))
+    write_run(tmp_path, "maxz", 1, _overall(0.9))
     rows = [r["detector"] for r in report.build_table("MSL", report.collect("MSL", [tmp_path]))["rows"]]
     assert rows == ["SensitiveMamba", "SensitiveMamba, no contrastive", "SensitiveMamba, no uncertainty (MSE)",
-                    "SensitiveHUE (attention)", "PCA (90% variance)", "random (uniform scores)"]
+                    "SensitiveMamba, revin_denorm stored",
+                    "SensitiveMamba, score_norm test (median/IQR fitted on unlabelled test scores, transductive)",
+                    "SensitiveHUE (attention)", "PCA (90% variance)", "maxz (largest abs. z-score, no model)",
+                    "random (uniform scores)"]
 
 
 def test_header_says_protocol_seeds_commit_command_and_oracle(tmp_path):
@@ -93,8 +102,10 @@ def test_header_says_protocol_seeds_commit_command_and_oracle(tmp_path):
     assert "paper protocol: stride 1, max_epoch 25" in text
     assert "- Seeds: 7;" in text and "runs at abc1234" in text
     assert "Rebuild: `python -m sensitive_hue.report X`" in text
-    assert "*test labels*" in text and "F1-PA (oracle)" in text and "Entities: 2 (A, B)" in text
-    assert "**Not run** (no results.json found): SensitiveHUE (attention), PCA (90% variance), random" in text
+    assert "*test labels*" in text and "F1-PA oracle (paper protocol)" in text and "Entities: 2 (A, B)" in text
+    assert "(entity mean)" in text and "(concat.)" in text
+    assert ("**Not run** (no results.json found): SensitiveHUE (attention), PCA (90% variance), maxz (largest abs. "
+            "z-score, no model), random") in text
 
 
 def test_protocols_differ_rows_say_which(tmp_path):

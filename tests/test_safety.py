@@ -107,7 +107,10 @@ def test_a_checkpoint_carrying_code_is_refused_without_running_it(tmp_path, kind
     cfg, _ = tiny_config(tmp_path)
     marker, path = tmp_path / "owned", tmp_path / kind
     torch.save({"format": 1, "config": cfg.to_dict(), "payload": _Payload(marker)}, path)
-    with pytest.raises(CheckpointError, match=f"{kind}: not a readable"):
+    # io.load_torch says "not a <checkpoint|training state> written by this tool"; entity.read_checkpoint says
+    # "not a readable checkpoint" until it calls io.load_torch (issue 16, item 6)
+    with pytest.raises(CheckpointError, match=rf"{kind}: not a (readable checkpoint|.* written by this tool \(it "
+                                              r"holds Python objects other than tensors)"):
         if kind == "model.pt":
             entity.read_checkpoint(path, cfg)
         else:

@@ -113,3 +113,32 @@ def test_other_dtypes_and_errors():
     assert rel_err(y16.double(), y64) < 0.05
     with pytest.raises(ValueError, match="impl"):
         selective_scan(*inputs, impl="fast")
+
+
+def test_first_compilation_is_announced_once(monkeypatch, caplog):
+    import logging
+
+    from sensitive_hue.models import scan, scan_cpu
+
+    monkeypatch.setattr(scan, "_announced", False)
+    monkeypatch.setattr(scan_cpu, "kernels_cached", lambda: False)
+    from sensitive_hue.logs import get_logger
+
+    get_logger().addHandler(caplog.handler)  # the CLI's setup_logging stops propagation to the root logger
+    try:
+        with caplog.at_level(logging.INFO, logger="sensitive_hue"):
+            scan._numba_threads()
+            scan._numba_threads()
+    finally:
+        get_logger().removeHandler(caplog.handler)
+    seen = [r for r in caplog.records if r.getMessage() == "compiling CPU kernels (first run only; cached on disk afterwards)"]
+    assert len({id(r) for r in seen}) == 1  # one record (a handler may see it twice: caplog's and the root's)
+
+
+def test_kernels_are_found_in_the_cache_after_a_call():
+    from sensitive_hue.models import scan_cpu
+
+    u = np.ones((1, 4, 2), dtype=np.float32)
+    scan_cpu.scan_forward(u, u, np.full((3, 2), -1.0, np.float32), np.ones((1, 4, 3), np.float32),
+                          np.ones((1, 4, 3), np.float32), np.empty_like(u), 2)
+    assert scan_cpu.kernels_cached()

@@ -69,7 +69,8 @@ def prepare_entity(cfg: Config, raw: RawEntity) -> ProcessedEntity:
     mean, std, constant = fit_scaler(train)
     scaled = {}
     for part, array in (("train", train), ("test", test)):
-        values = ((array - mean) / std).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, without numpy's RuntimeWarning
+            values = ((array - mean) / std).astype(np.float32)
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = (int(i) for i in np.argwhere(bad)[0])

@@ -1,8 +1,9 @@
 """Readers for the raw datasets as users download them, plus the built-in synthetic `demo`.
 
 Every reader returns `RawEntity` objects whose arrays are already checked (2-D, numeric, finite,
-labels 0/1 and as long as the test series); a problem raises `DataError` naming the file, the
-row/column and the fix. Entity order is the documented one:
+within the float32 range the model computes in, integers written within 64 bits, labels 0/1 and
+as long as the test series); a problem raises `DataError` naming the file, the row/column and
+the fix. A data file that is a folder or a link loop is named as such, not "not found". Entity order is the documented one:
 
 - SMAP, MSL: rows of `SMAP_MSL/labeled_anomalies.csv` filtered by spacecraft, first occurrence of a
   repeated channel kept (SMAP lists P-2 twice; 54 entities). Channels without a csv row (T-10) are
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +30,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError
-from ..io import find_data_file, load_npy, load_npz, read_bytes, sha256_file
+from ..io import find_data_file, load_npy, load_npz, read_bytes, require_file, sha256_file
 from ..logs import get_logger
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the model computes in float32: larger values cannot be used
+INT64_MAX = 2**63 - 1
 
 DOWNLOAD = {  # dataset -> (where users download it, folder under raw_dir)
     "SMAP": ("github.com/imperial-qore/TranAD (folder data/SMAP_MSL)", "SMAP_MSL"),
@@ -144,20 +149,47 @@ def _source(path: Path, raw_dir: Path) -> dict:
     return {"path": _relative(path, raw_dir), "sha256": sha256_file(path)}
 
 
+def _not_a_file(path: Path, hint: str) -> None:
+    """When `path` or `path.gz` exists but is no readable file (a folder, a link loop, ...): DataError saying
+    what it is, instead of "not found"."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if os.path.lexists(candidate):
+            require_file(candidate, f"expected a data file; {hint}")
+
+
 def _require_file(path: Path, dataset: str, raw_dir: Path) -> Path:
     found = find_data_file(path)
     if found is None:
+        _not_a_file(path, download_hint(dataset, raw_dir))
         raise DataError(f"{path} (or {path.name}.gz) not found; {download_hint(dataset, raw_dir)}")
     return found
 
 
-def check_finite(values: np.ndarray, where: str, text_file: bool = False) -> None:
-    """DataError naming the first NaN/inf cell (text files: 1-based line/column; arrays: 0-based)."""
+def check_finite(values: np.ndarray, where: str, text_file: bool = False,
+                 cell: Callable[[int, int], str] | None = None,
+                 fix: str = "fix or remove the non-finite values") -> None:
+    """DataError naming the first NaN/inf cell, then the first value beyond the float32 range
+    (`check_range`). Cells are named by `cell(row, col)`, by default 1-based line/column for text files
+    and 0-based row/column for arrays."""
+    if cell is None:
+        cell = ((lambda row, col: f"line {row + 1}, column {col + 1}") if text_file
+                else (lambda row, col: f"row {row}, column {col} (0-based)"))
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
-        cell = f"line {row + 1}, column {col + 1}" if text_file else f"row {row}, column {col} (0-based)"
-        raise DataError(f"{where}: {values[row, col]} at {cell}; fix or remove the non-finite values")
+        raise DataError(f"{where}: {values[row, col]} at {cell(row, col)}; {fix}")
+    check_range(values, where, cell)
+
+
+def check_range(values: np.ndarray, where: str, cell: Callable[[int, int], str]) -> None:
+    """DataError naming the first value whose magnitude exceeds float32's (about 3.4e38): it parses,
+    but the model computes in float32, and the statistics of such values overflow. NaN is not flagged here."""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(values) > FLOAT32_MAX
+    if big.any():
+        row, col = (int(i) for i in np.argwhere(big)[0])
+        raise DataError(f"{where}: {float(values[row, col])} at {cell(row, col)} is beyond the float32 range "
+                        f"(|x| <= {FLOAT32_MAX:.3g}) the model computes in; rescale the column (e.g. other units)")
 
 
 def check_labels(labels: np.ndarray, test_rows: int, where: str) -> np.ndarray:
@@ -212,17 +244,33 @@ def read_text_table(path: Path, header: bool = False) -> pd.DataFrame:
 
 
 def check_numeric(frame: pd.DataFrame, path: Path, header: bool = False) -> None:
-    """DataError naming the first non-numeric cell of `frame`."""
+    """DataError naming the first non-numeric cell of `frame`, or the first integer written beyond the
+    64-bit range (pandas keeps such a column as text; write the value as a decimal number instead)."""
     for position, column in enumerate(frame.columns):
         series = frame[column]
+        name = f"column '{column}'" if header else f"column {position + 1}"
+        first_line = 2 if header else 1
         if pd.api.types.is_numeric_dtype(series):
+            if series.dtype == np.uint64 and (series > INT64_MAX).any():
+                row = int(np.flatnonzero((series > INT64_MAX).to_numpy())[0])
+                raise _big_integer(path, name, str(series.iloc[row]), row + first_line)
             continue
         coerced = pd.to_numeric(series, errors="coerce")
-        row = int(np.flatnonzero((coerced.isna() & series.notna()).to_numpy())[0])
-        name = f"column '{column}'" if header else f"column {position + 1}"
-        line = row + 2 if header else row + 1
-        raise DataError(f"{path}: {name} is not numeric ({series.iloc[row]!r} at line {line}); "
-                        "only numeric columns are supported, remove or encode it")
+        rows = np.flatnonzero((coerced.isna() & series.notna()).to_numpy())
+        if len(rows):
+            row = int(rows[0])
+            raise DataError(f"{path}: {name} is not numeric ({series.iloc[row]!r} at line {row + first_line}); "
+                            "only numeric columns are supported, remove or encode it")
+        text = series.astype(str).str.strip()
+        integers = text.str.fullmatch(r"[+-]?\d+").fillna(False).to_numpy(dtype=bool)
+        for row in np.flatnonzero(integers):
+            if abs(int(text.iloc[row])) > INT64_MAX:
+                raise _big_integer(path, name, text.iloc[row], int(row) + first_line)
+
+
+def _big_integer(path: Path, name: str, text: str, line: int) -> DataError:
+    return DataError(f"{path}: {name} holds the integer {text} at line {line}, beyond the 64-bit integer range; "
+                     f"write it as a decimal number (e.g. {float(text):.6g}) or rescale the column")
 
 
 def _read_numeric_text(path: Path) -> np.ndarray:
@@ -339,6 +387,7 @@ def _open_smd(raw_dir: Path) -> RawDataset:
     for name in names:
         for sub in _SMD_FOLDERS:
             if find_data_file(folder / sub / f"{name}.txt") is None:
+                _not_a_file(folder / sub / f"{name}.txt", download_hint("SMD", raw_dir))
                 raise DataError(f"{folder / sub / (name + '.txt')} (or .txt.gz) not found, but other files of {name} "
                                 f"exist; {download_hint('SMD', raw_dir)} (or remove {name}'s files)")
         paths[name] = tuple(find_data_file(folder / sub / f"{name}.txt") for sub in _SMD_FOLDERS)
@@ -389,9 +438,8 @@ def read_swat(raw_dir: str | Path) -> RawEntity:
 def read_csv_pair(files: CsvFiles) -> RawEntity:
     """The user's CSV pair: numeric feature columns (same in both), labels from the test file."""
     train_path, test_path = Path(files.train_csv), Path(files.test_csv)
-    for flag, path in (("--train_csv", train_path), ("--test_csv", test_path)):
-        if not path.is_file():
-            raise DataError(f"{path} not found; pass an existing file to {flag}")
+    for flag, path in (("--train_csv", files.train_csv), ("--test_csv", files.test_csv)):
+        require_file(path, f"pass an existing file to {flag}")
     train = read_text_table(train_path, header=True)
     test = read_text_table(test_path, header=True)
     label = files.label_column
@@ -419,11 +467,8 @@ def read_csv_pair(files: CsvFiles) -> RawEntity:
     values = {}
     for path, frame in ((train_path, train), (test_path, test)):
         array = frame[features].to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(array)
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
-            raise DataError(f"{path}: {array[row, col]} at line {row + 2}, column '{features[col]}'; "
-                            "fill or remove the missing/non-finite values")
+        check_finite(array, str(path), cell=lambda row, col: f"line {row + 2}, column '{features[col]}'",
+                     fix="fill or remove the missing/non-finite values")
         values[path] = array
     label_values = test[label].to_numpy(dtype=np.float64)
     check_finite(label_values[:, None], f"{test_path} column '{label}'")

@@ -12,7 +12,7 @@ from .evaluate import evaluate_entity, evaluate_overall
 from .f1 import best_f1, f1_at_threshold
 from .pak import pa_k_at_threshold, pa_k_auc, pa_k_best
 from .segments import point_adjust, segments
-from .summary import format_summary
+from .summary import format_summary, label_warning
 from .thresholds import PotFit, pot_fit, pot_threshold, quantile_threshold
 from .vus import vus
 
@@ -29,6 +29,7 @@ __all__ = [
     "evaluate_overall",
     "f1_at_threshold",
     "format_summary",
+    "label_warning",
     "pa_k_at_threshold",
     "pa_k_auc",
     "pa_k_best",

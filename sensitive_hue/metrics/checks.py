@@ -6,6 +6,8 @@ import numpy as np
 
 from ..errors import DataError
 
+SCORE_LIMIT = float(np.finfo(np.float32).max)  # larger magnitudes overflow the statistics of POT, VUS and AUC
+
 
 def check_scores(scores, labels, *, scores_name: str = "scores", labels_name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
     """Validate a (scores, labels) pair; return them as float64 and int8 arrays.
@@ -33,7 +35,8 @@ def check_scores(scores, labels, *, scores_name: str = "scores", labels_name: st
 
 
 def check_values(values, *, name: str = "scores") -> np.ndarray:
-    """Validate a 1-D, non-empty, finite numeric array (e.g. validation scores); return float64."""
+    """Validate a 1-D, non-empty, finite numeric array (e.g. validation scores) within the float32 range
+    (|x| <= 3.4e38: beyond it, differences and squares of scores overflow float64); return float64."""
     values = np.asarray(values)
     if values.ndim != 1:
         raise DataError(f"{name}: expected a 1-D array (one score per time step), got shape {values.shape}")
@@ -46,4 +49,9 @@ def check_values(values, *, name: str = "scores") -> np.ndarray:
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(f"{name}: {int(bad.sum())} score(s) are NaN or infinite (first at index {first}); fix the scoring step")
+    big = np.abs(values) > SCORE_LIMIT
+    if big.any():
+        first = int(np.flatnonzero(big)[0])
+        raise DataError(f"{name}: {int(big.sum())} score(s) are beyond the float32 range (|x| <= {SCORE_LIMIT:.3g}; "
+                        f"first {values[first]:g} at index {first}); rescale the scores (e.g. divide them or take a log)")
     return values

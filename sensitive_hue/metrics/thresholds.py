@@ -63,10 +63,11 @@ def pot_fit(val_scores, risk: float = 1e-4, level: float = 0.98, min_peaks: int 
     if ratio >= 1:
         raise ConfigError(f"pot_risk {risk} must be below the share of peaks {len(peaks) / n:.4f} (about 1 - pot_level)")
     shape, _, scale = genpareto.fit(peaks, floc=0)
-    if abs(shape) < 1e-9:
-        threshold = init - scale * np.log(ratio)
-    else:
-        threshold = init + scale / shape * (ratio ** (-shape) - 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit is reported below, not as a RuntimeWarning
+        if abs(shape) < 1e-9:
+            threshold = init - scale * np.log(ratio)
+        else:
+            threshold = init + scale / shape * (np.float64(ratio) ** (-shape) - 1)
     if not np.isfinite(threshold):
         raise DataError("validation scores: the GPD fit of POT diverged; use the validation quantile threshold")
     return PotFit(float(threshold), init, float(level_used), float(shape), float(scale), int(len(peaks)), n, float(risk))

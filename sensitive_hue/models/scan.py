@@ -31,8 +31,26 @@ def _use_numba(u: torch.Tensor, impl: str) -> bool:
     return impl == "numba" or (impl == "auto" and u.device.type == "cpu")
 
 
+_announced = False
+
+
+def _announce_compile() -> None:
+    """Say once per process when the CPU kernels are about to be compiled rather than loaded from
+    numba's disk cache (the first run of a fresh install: about a minute on a busy 2-core machine,
+    during which the first progress bar would otherwise predict a long run and say nothing)."""
+    global _announced
+    if not _announced:
+        _announced = True
+        if not scan_cpu.kernels_cached():
+            from ..logs import get_logger
+
+            get_logger().info("compiling CPU kernels (first run only; cached on disk afterwards)")
+
+
 def _numba_threads() -> None:
-    """Use as many numba threads as torch uses (the user's --num_threads applies to both)."""
+    """Use as many numba threads as torch uses (the user's --num_threads applies to both); announce a
+    first compilation."""
+    _announce_compile()
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 

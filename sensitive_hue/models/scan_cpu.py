@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import numba
@@ -26,6 +27,19 @@ from numba.extending import intrinsic, overload
 # 2-core VM); the workqueue pool does not. A user's NUMBA_THREADING_LAYER still wins.
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
+
+
+def kernels_cached() -> bool:
+    """True when numba's on-disk cache (next to this file, or NUMBA_CACHE_DIR) holds the compiled
+    kernels of this module, so the first call loads them instead of compiling."""
+    import sys
+
+    roots = [Path(__file__).parent / "__pycache__"]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        roots.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    line = scan_forward.py_func.__code__.co_firstlineno  # numba's index file is named after it
+    name = f"scan_cpu.scan_forward-{line}.py{sys.version_info.major}{sys.version_info.minor}.nbi"
+    return any(any(root.rglob(name)) for root in roots if root.is_dir())
 
 
 @intrinsic
