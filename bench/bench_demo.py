@@ -6,6 +6,7 @@ new user sees it) under `/usr/bin/time -v`; prints the wall time, peak RSS and t
 timings; writes bench/results/bench_demo.json. Target: <= 3 minutes.
 
     python bench/bench_demo.py [--repeats 1] [--keep]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 
 TARGET_S = 180.0
 

@@ -9,6 +9,7 @@ load from other processes hits all three alike. On a CUDA machine the GPU is mea
 Prints a table plus machine info and writes bench/results/bench_mamba.json.
 
     python bench/bench_mamba.py [--repeats 15] [--naive_repeats 3] [--threads N]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from machine import machine
+from sensitive_hue.io import write_json
+from sensitive_hue.models.mamba import Mamba, cuda_kernels
 
-from machine import machine  # noqa: E402
-from sensitive_hue.io import write_json  # noqa: E402
-from sensitive_hue.models.mamba import Mamba, cuda_kernels  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 BATCH, LENGTH, D_STATE, D_CONV, EXPAND = 64, 100, 16, 2, 1
 

@@ -11,6 +11,7 @@ test materialised in float64) would hold, and writes bench/results/bench_memory.
 Target: peak RSS <= 1.5 GB. Runs 2 and 3 take 5-20 minutes each on a 2-core CPU (stride-1 scoring).
 
     python bench/bench_memory.py [--raw_dir ../shared/datasets] [--keep] [-- extra main.py args]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 
 TARGET_MB = 1536.0
 # main.py runs: the defaults, then without layer checkpointing (checkpoint_layers, on by default, recomputes

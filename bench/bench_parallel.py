@@ -7,6 +7,7 @@ the ratio plus machine info (load average before and after each run: other work 
 the figure) and writes bench/results/bench_parallel.json.
 
     python bench/bench_parallel.py [--data_name MSL] [--raw_dir ../shared/datasets] [--entities M-1 M-2 ...]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from machine import machine  # one description of the machine for every bench
+from sensitive_hue.io import write_json
 
-from sensitive_hue.io import write_json  # noqa: E402
-from machine import machine  # noqa: E402  (one description of the machine for every bench)
+ROOT = Path(__file__).resolve().parents[1]
 
 OVERLAY = ROOT / "config" / "cpu_protocol.yaml"
 

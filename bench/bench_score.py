@@ -14,6 +14,7 @@ forward of the whole network over its 100-step window. Candidates, interleaved:
 Prints windows/s, ratios and the machine; writes bench/results/bench_score.json.
 
     python bench/bench_score.py [--points 2000] [--repeats 3]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from machine import machine  # noqa: E402
 from bench_train_step import swat_config  # noqa: E402

@@ -7,6 +7,7 @@ O(N log N). On 90k points with realistic anomaly segments this prints a table (m
 speed ratio, F1 of both) plus machine info and writes bench/results/bench_threshold.json.
 
     python bench/bench_threshold.py [--points 90000] [--repeats 3]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from machine import cpu_model
+from sensitive_hue.io import write_json
+from sensitive_hue.metrics import best_f1
 
-from machine import cpu_model  # noqa: E402
-from sensitive_hue.io import write_json  # noqa: E402
-from sensitive_hue.metrics import best_f1  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 QUANTILES = np.linspace(0, 1, 1001)[1:-1]
 

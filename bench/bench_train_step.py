@@ -18,6 +18,7 @@ time of this process (all threads). Prints windows/s, ratios and the machine; wr
 bench/results/bench_train_step.json. Targets: naive_scan / ours >= 20 and ours / attention <= 1.2.
 
     python bench/bench_train_step.py [--repeats 9] [--naive_repeats 3] [--threads N]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import numba  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from bench_mamba import naive_forward  # noqa: E402
 from machine import machine  # noqa: E402

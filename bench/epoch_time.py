@@ -4,7 +4,10 @@ For each dataset section of config/star.yaml: build its network, time `--steps` 
 (forward + loss + backward + AdamW) and `--steps` scoring batches on random windows, then
 extrapolate to one epoch / one test pass of one entity of the size given in TRAIN_ROWS (stride-1
 windows, val_ratio held out). A full epoch of SWaT or SMD at stride 1 takes far too long on a
-2-core CPU to time directly. Usage: python bench/epoch_time.py [--datasets SMD MSL] [--steps 3]
+2-core CPU to time directly.
+
+    python bench/epoch_time.py [--datasets SMD MSL] [--steps 3]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -13,17 +16,13 @@ import argparse
 import math
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sensitive_hue.config import load_config  # noqa: E402
-from sensitive_hue.losses import training_loss  # noqa: E402
-from sensitive_hue.models import build_network  # noqa: E402
+from sensitive_hue.config import load_config
+from sensitive_hue.losses import training_loss
+from sensitive_hue.models import build_network
 
 # (train rows, test rows) of one typical entity (../shared/datasets/README.md): SWaT's only one,
 # SMD's average machine, MSL / SMAP's average channel.

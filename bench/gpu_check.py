@@ -16,6 +16,7 @@ Prints everything and writes `--out` (JSON). Exit 1 when a check fails.
     python bench/gpu_check.py [--out bench/results/gpu_check.json]
     python bench/gpu_check.py --cpu --steps 1 --points 600 --out /tmp/gpu_check.json   # dry run without a GPU:
         # the pure-torch scan (CUDA's) against the numba kernels, both on the CPU
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from sensitive_hue.config import load_config  # noqa: E402
 from sensitive_hue.io import write_json  # noqa: E402

@@ -7,6 +7,7 @@ after one warm-up and prints the median. main.py sets PASSIVE unless the user se
 Writes bench/results/omp_wait.json.
 
     python bench/omp_wait.py [--pairs 3] [--steps 3]
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 """
 
 from __future__ import annotations
@@ -19,31 +20,35 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHILD = """
-import statistics, sys, time
-sys.path.insert(0, {bench!r}); sys.path.insert(0, {root!r})
-import torch
-from bench_train_step import step_fn, swat_config
-cfg = swat_config()
-torch.manual_seed(0)
-step = step_fn(cfg, torch.randn(cfg.batch_size, cfg.step_num_in, cfg.f_in))
-step()
-times = []
-for i in range({steps}):
-    torch.manual_seed(i)
-    start = time.perf_counter()
+
+
+def child(steps: int) -> None:
+    """In a child process (`--child STEPS`, this script again, so bench/ is on its path): print the median
+    seconds of `steps` SWaT training steps after one warm-up, under the OMP_WAIT_POLICY the parent set."""
+    import time
+
+    import torch
+    from bench_train_step import step_fn, swat_config
+
+    cfg = swat_config()
+    torch.manual_seed(0)
+    step = step_fn(cfg, torch.randn(cfg.batch_size, cfg.step_num_in, cfg.f_in))
     step()
-    times.append(time.perf_counter() - start)
-print(statistics.median(times))
-"""
+    times = []
+    for i in range(steps):
+        torch.manual_seed(i)
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    print(statistics.median(times))
 
 
 def child_seconds(policy: str | None, steps: int) -> float:
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if policy is not None:
         env["OMP_WAIT_POLICY"] = policy
-    code = CHILD.format(bench=str(ROOT / "bench"), root=str(ROOT), steps=steps)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(steps)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -51,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--child", type=int, metavar="STEPS", help=argparse.SUPPRESS)  # internal: one child run
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "bench"))
-    sys.path.insert(0, str(ROOT))
+    if args.child is not None:
+        child(args.child)
+        return 0
     from machine import machine  # imports torch here only; the children set their own policy
     from sensitive_hue.io import write_json
 

@@ -6,6 +6,7 @@ and seed; controls alongside.
         bash results/run_all.sh
     DATASETS=MSL bash results/run_all.sh   # (the CPU protocol runs of every detector)
     python results/protocol_check.py   # -> results/protocol_check/MSL.md
+    (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 
 Per-entity figures are the runs' own result.json; pooled ones are recomputed with `evaluate_overall`
 from the saved scores (entity seeds depend only on (seed, dataset, entity, detector), so the CPU
@@ -18,13 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from sensitive_hue import io
+from sensitive_hue.config import load_config
+from sensitive_hue.data.store import load_entity
+from sensitive_hue.metrics import evaluate_overall
 
-from sensitive_hue import io  # noqa: E402
-from sensitive_hue.config import load_config  # noqa: E402
-from sensitive_hue.data.store import load_entity  # noqa: E402
-from sensitive_hue.metrics import evaluate_overall  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 ENTITIES = ("T-8", "C-2", "S-2", "T-12", "T-13", "D-16", "M-6", "M-7")  # the 8 shortest MSL channels (T-9 is ignored)
 RUNS = {"SensitiveMamba, paper protocol (stride 1, 25 full epochs)": "runs/paper/sensitive_mamba/seed2025/MSL",

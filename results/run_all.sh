@@ -16,6 +16,8 @@
 # change its entity selection); an interrupted run restarts with --resume and keeps finished entities.
 # Wall times go to runs/<protocol>/timings.tsv. Run outputs are never committed (runs/ is git-ignored);
 # only results/<dataset>.md and .json are.
+# Runs from the repository root (`$PY main.py`, `$PY -m sensitive_hue.report`), so it works with or without
+# `pip install -e .`; PY=.venv/bin/python picks the project's environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -12,9 +12,13 @@ from .errors import ConfigError, UserError
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Call `main(argv)`; user errors print `error: <message>` (one line) and return their exit code."""
+    """Call `main(argv)` with progress bars on (a command-line run: bars on a terminal, plain lines in
+    log files); user errors print `error: <message>` (one line) and return their exit code."""
+    from . import progress
+
     try:
-        return int(main(argv) or 0)
+        with progress.shown(True):
+            return int(main(argv) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -116,9 +116,10 @@ class Config:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "Config":
-        """Rebuild from `to_dict` output (e.g. stored in a checkpoint)."""
-        return _build(_coerce_section(dict(values), "stored config"), "stored config")
+    def from_dict(cls, values: dict[str, Any], section: str = "stored config") -> "Config":
+        """Build from plain values (`to_dict` output stored in a checkpoint, or an estimator's
+        parameters), every key checked as YAML keys are; `section` names their origin in errors."""
+        return _build(_coerce_section(dict(values), section), section)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}

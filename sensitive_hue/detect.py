@@ -39,12 +39,14 @@ from . import io, plots
 from .config import Config
 from .data.sources import check_numeric, check_range, read_text_table
 from .data.store import check_entity_name
-from .detectors import Detector, build_detector
+from .estimators import BaseDetector
 from .errors import CheckpointError, ConfigError, DataError
 from .logs import get_logger, setup_logging
 from .metrics import segments
-from .entity import Layout, read_checkpoint, resolve_device
-from .scoring import PointScores, ScoreStats, score_series
+from .metrics.thresholds import method_key, pick
+from .entity import Layout, read_checkpoint
+from .estimators import resolve_device
+from .scoring import PointScores
 
 NAN_POLICIES = ("error", "interpolate")
 MAX_GAP_ROWS = 10  # --nan_policy interpolate fills runs of at most this many non-finite values per column
@@ -160,15 +162,16 @@ def choose_threshold(cfg: Config, checkpoint: dict, path: Path, override: Option
             raise ConfigError(f"--threshold must be a finite number, got {override}")
         return Threshold(float(override), "user", "--threshold")
     stored = checkpoint.get("thresholds") or {}
-    pot, quantile = stored.get("pot") or {}, stored.get("val_quantile") or {}
     n = len(checkpoint["val_scores"])
-    if cfg.threshold_method == "pot" and pot.get("threshold") is not None:
+    key = pick(stored, cfg.threshold_method)
+    if key == "pot":
+        pot = stored["pot"]
         return Threshold(float(pot["threshold"]), "pot", f"POT on {n:,} validation scores (risk {pot.get('risk'):g}, "
                          f"level {pot.get('level_used'):.3g})")
-    if quantile.get("threshold") is not None:
-        fallback = "" if cfg.threshold_method == "quantile" else "; POT could not be fitted at training"
-        return Threshold(float(quantile["threshold"]), "val_quantile",
-                         f"{quantile.get('q')} quantile of {n:,} validation scores{fallback}")
+    if key == "val_quantile":
+        fallback = "" if method_key(cfg.threshold_method) == key else "; POT could not be fitted at training"
+        return Threshold(float(stored[key]["threshold"]), "val_quantile",
+                         f"{stored[key].get('q')} quantile of {n:,} validation scores{fallback}")
     raise CheckpointError(f"{path} stores no label-free threshold (threshold_method {cfg.threshold_method}); retrain "
                           f"it with this version (python main.py --config_path ... --data_name {cfg.data_name}), "
                           "which stores POT and validation-quantile thresholds, or pass --threshold X")
@@ -345,14 +348,6 @@ def normalise(data: NewData, model: ModelInputs) -> np.ndarray:
 # --- scoring and outputs -----------------------------------------------------------------------------
 
 
-def load_detector(cfg: Config, checkpoint: dict, device: torch.device) -> tuple[Detector, ScoreStats]:
-    """The fitted detector and validation statistics from a checkpoint (any Mamba backend's)."""
-    f_in = int(checkpoint["f_in"])
-    detector = build_detector(cfg, f_in, device, int(checkpoint.get("seed", cfg.seed)))
-    detector.load_state_dict(checkpoint["state_dict"])
-    return detector, ScoreStats.from_state(checkpoint["score_stats"], f_in)
-
-
 def top_features(contributions: np.ndarray, ignore: tuple[int, ...], k: int = TOP_K) -> np.ndarray:
     """(T, k) indices of the features with the largest normalised scores per point (the dims left out of
     the score are left out here too)."""
@@ -428,11 +423,12 @@ def run_detect(cfg: Config, file: str | Path, out_dir: str | Path, entity: Optio
             raise DataError(f"{data.path}: {len(data.values)} rows, fewer than one window of the model "
                             f"(step_num_in={run_cfg.step_num_in}); pass at least {run_cfg.step_num_in} rows")
         series = normalise(data, model)
-        detector, stats = load_detector(run_cfg, checkpoint, device)
+        estimator = BaseDetector.from_checkpoint(checkpoint, cfg=run_cfg, device=device)
+        stats = estimator.score_stats_
         if run_cfg.num_threads:
             torch.set_num_threads(run_cfg.num_threads)
         tic = time.perf_counter()
-        points = score_series(detector, stats, series)
+        points = estimator.score_series(series)
         seconds = time.perf_counter() - tic
         if not np.isfinite(points.scores).all():
             row = int(np.flatnonzero(~np.isfinite(points.scores))[0])

@@ -12,7 +12,6 @@ Layout under `<out_dir>/<dataset>/`:
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +20,16 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import __version__, io, plots, train_state
+from . import io, plots, train_state
 from .config import Config
 from .data.store import ProcessedEntity
-from .data.windows import holdout_blocks
-from .detectors import build_detector
-from .errors import CheckpointError, ConfigError, DataError
+from .errors import CheckpointError
+from .estimators import CHECKPOINT_FORMAT, BaseDetector, entity_seed, estimator_for
 from .logs import get_logger
-from .metrics import check_scores, evaluate_entity, pot_fit, quantile_threshold
-from .scoring import PointScores, ScoreStats, ignored_dims, score_series, summarise
-from .seeding import derive_seed, set_seed
+from .metrics import check_scores, evaluate_entity
+from .metrics.thresholds import pick
+from .scoring import PointScores, summarise
 from .training import TrainState, epochs_csv
-
-CHECKPOINT_FORMAT = 2  # 2: contiguous validation blocks, raw validation scores kept (val_raw)
 # Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
 RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
                     "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers", "score_norm")
@@ -42,23 +38,6 @@ CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_h
                    "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm")
 PROTOCOL_NOTE = ("metrics under 'paper_protocol' use a threshold chosen on the test labels (oracle), as the paper "
                  "does; they are an upper bound, not a deployable result")
-
-
-def versions() -> dict[str, str]:
-    import sklearn
-
-    found = {"sensitive_hue": __version__, "python": platform.python_version(), "torch": torch.__version__,
-             "numpy": np.__version__, "scikit-learn": sklearn.__version__}
-    return {name: str(version) for name, version in found.items()}  # plain str: torch's is a subclass
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda when available, else cpu; `cuda` without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or --device auto")
-    return torch.device(name)
 
 
 @dataclass(frozen=True)
@@ -146,82 +125,36 @@ def _input_columns(meta: dict) -> dict:
     return {"timestamp_column": info.get("timestamp_column"), "label_column": info.get("label_column")}
 
 
-def label_free_thresholds(cfg: Config, val_scores: np.ndarray, name: str = "") -> dict:
-    """POT and validation-quantile thresholds from validation scores, and the one `threshold_method`
-    picks (`threshold`); POT falls back to the quantile when the scores cannot support a tail fit,
-    with a warning that says why."""
-    try:
-        pot = pot_fit(val_scores, cfg.pot_risk, cfg.pot_level).to_dict()
-    except DataError as exc:
-        pot = {"threshold": None, "message": str(exc)}
-        if cfg.threshold_method == "pot":
-            get_logger().warning("%s: POT cannot fit the %d validation scores (%s); the label-free threshold "
-                                 "falls back to their %g quantile", name or "entity", len(val_scores), exc,
-                                 cfg.val_quantile)
-    quantile = {"threshold": quantile_threshold(val_scores, cfg.val_quantile), "q": cfg.val_quantile}
-    method = "pot" if cfg.threshold_method == "pot" and pot["threshold"] is not None else "val_quantile"
-    chosen = pot if method == "pot" else quantile
-    return {"pot": pot, "val_quantile": quantile, "method": method, "threshold": chosen["threshold"]}
-
-
-def validation_split(cfg: Config, length: int, seed: int, name: str):
-    """The entity's training windows and validation blocks (`data.windows.holdout_blocks`, seeded)."""
-    return holdout_blocks(length, cfg.step_num_in, cfg.stride, cfg.val_ratio, cfg.val_blocks,
-                          derive_seed(seed, "split"), f"entity {name}")
-
-
-def entity_seed(cfg: Config, entity: str) -> int:
-    """Depends only on (global seed, dataset, entity, detector): never on scheduling order."""
-    return derive_seed(cfg.seed, cfg.data_name, entity, cfg.model)
-
-
 def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.device,
                checkpoint: Optional[dict] = None,
                on_epoch_end: Optional[Callable[[TrainState], None]] = None,
                resume_from: Optional[dict] = None) -> EntityResult:
     """Train (or, given a loaded `checkpoint`, restore) one detector on one entity, score its test
-    series and evaluate. Reads nothing from and writes nothing to the output folder.
+    series and evaluate: `estimators.BaseDetector.fit_series` / `from_checkpoint`, then `score_series`,
+    the path a Python user's `fit` / `decision_function` takes. Reads nothing from and writes nothing to
+    the output folder.
 
     `resume_from`: a saved training state (`train_state.snapshot`) to continue instead of starting afresh."""
     log = get_logger()
-    seed = int(checkpoint["seed"]) if checkpoint is not None else entity_seed(cfg, data.name)
-    set_seed(seed)
-    f_in = int(data.train.shape[1])
-    detector = build_detector(cfg, f_in, device, seed)
     timings: dict[str, float] = {}
-    history: list[dict] = []
     if checkpoint is None:
-        split = validation_split(cfg, len(data.train), seed, data.name)
-        log.info("%s: %d training windows, %d validation rows in %d held-out blocks", data.name,
-                 len(split.train_starts), split.n_val_points, len(split.blocks))
-        summary = detector.fit(data.train, split, desc=data.name, on_epoch_end=on_epoch_end, resume=resume_from)
-        history = summary.history
-        timings["fit_s"] = summary.seconds
+        estimator = estimator_for(cfg, data.name)
+        estimator.scaler_ = _scaler(data.meta)
         tic = time.perf_counter()
-        val_raw = detector.validation_scores(data.train, split)
-        stats = ScoreStats.fit(val_raw, ignored_dims(cfg, index, f_in))
-        val_scores = stats.combine(stats.contributions(val_raw))
-        timings["validation_s"] = time.perf_counter() - tic
-        checkpoint = {
-            "format": CHECKPOINT_FORMAT, "detector": cfg.model, "dataset": cfg.data_name, "entity": data.name,
-            "entity_index": index, "seed": seed, "state_dict": detector.state_dict(), "config": cfg.to_dict(),
-            "f_in": f_in, "scaler": _scaler(data.meta), "score_stats": stats.to_state(),
-            "val_scores": torch.from_numpy(val_scores.copy()), "val_summary": summarise(val_scores),
-            "val_raw": torch.from_numpy(np.asarray(val_raw, dtype=np.float32)), "val_blocks": [list(b) for b in split.blocks],
-            "thresholds": label_free_thresholds(cfg, val_scores, data.name), "training": summary.to_dict(),
-            "versions": versions(), "input": _input_columns(data.meta),
-        }
-        mode = "train"
+        summary = estimator.fit_series(cfg, data.train, seed=entity_seed(cfg, data.name), index=index, device=device,
+                                       on_epoch_end=on_epoch_end, resume=resume_from)
+        timings["fit_s"] = summary.seconds
+        timings["validation_s"] = time.perf_counter() - tic - summary.seconds
+        history, mode = summary.history, "train"
+        checkpoint = estimator.checkpoint(dataset=cfg.data_name, input_columns=_input_columns(data.meta))
     else:
-        detector.load_state_dict(checkpoint["state_dict"])
-        stats = ScoreStats.from_state(checkpoint["score_stats"], f_in)
-        val_raw = checkpoint["val_raw"].numpy().astype(np.float64)
-        val_scores = checkpoint["val_scores"].numpy()
-        mode = "test"
+        estimator = BaseDetector.from_checkpoint(checkpoint, cfg=cfg, device=device)
+        history, mode = [], "test"
     tic = time.perf_counter()
-    points = score_series(detector, stats, data.test, cfg.score_norm)
+    points = estimator.score_series(data.test, cfg.score_norm)
+    val_scores = estimator.decision_scores_
     if cfg.score_norm == "test":  # validation scores in the same (test-fitted) units, for label-free thresholds
-        val_scores = points.stats.combine(points.stats.contributions(val_raw))
+        val_scores = points.stats.combine(points.stats.contributions(estimator.val_raw_))
     timings["score_s"] = time.perf_counter() - tic
     check_scores(points.scores, data.labels, scores_name=f"test scores of {data.name}",
                  labels_name=f"labels of {data.name}")  # NaN scores never reach the metrics
@@ -229,9 +162,9 @@ def run_entity(cfg: Config, data: ProcessedEntity, index: int, device: torch.dev
     metrics = evaluate_entity(points.scores, data.labels, val_scores, cfg=cfg)
     timings["evaluate_s"] = time.perf_counter() - tic
     log.info("%s: %s", data.name, metric_line(metrics, cfg.threshold_method))
-    return EntityResult(entity=data.name, index=index, mode=mode, seed=seed, points=points, labels=data.labels,
-                        val_scores=val_scores, metrics=metrics, checkpoint=checkpoint, timings=timings, history=history,
-                        score_norm=cfg.score_norm)
+    return EntityResult(entity=data.name, index=index, mode=mode, seed=estimator.seed_, points=points,
+                        labels=data.labels, val_scores=val_scores, metrics=metrics, checkpoint=checkpoint,
+                        timings=timings, history=history, score_norm=cfg.score_norm)
 
 
 def read_checkpoint(path: Path, cfg: Config) -> dict:
@@ -296,20 +229,15 @@ def write_entity(result: EntityResult, layout: Layout) -> None:
     io.write_json(layout.result(name), result.summary())
 
 
-def label_free_name(metrics: dict, preferred: str) -> Optional[str]:
-    """The label-free method to draw: the configured one, else any that produced thresholds."""
-    found = metrics.get("label_free", {})
-    for name in (preferred, "pot", "val_quantile"):
-        entry = found.get(name, {})
-        if entry.get("threshold", entry.get("thresholds")) is not None:
-            return name
-    return None
+def label_free_name(metrics: dict, threshold_method: str) -> Optional[str]:
+    """The label-free method to draw: `threshold_method`'s, else any that produced thresholds."""
+    return pick(metrics.get("label_free", {}), threshold_method)
 
 
 def metric_line(metrics: dict, threshold_method: str) -> str:
     """The paper-protocol F1s next to the label-free ones and AUC-PR, for the terminal and the log."""
     paper = metrics["paper_protocol"]
-    method = label_free_name(metrics, "pot" if threshold_method == "pot" else "val_quantile")
+    method = label_free_name(metrics, threshold_method)
     free = metrics["label_free"][method] if method else {}
 
     def fmt(value) -> str:

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from . import progress
 
 from .config import Config
 from .data.store import ProcessedEntity, load_entity
 from .errors import ConfigError
 from .logs import get_logger
-from .entity import (EntityResult, Layout, check_checkpoint_data, metric_line, read_checkpoint, resolve_device,
-                     run_entity, write_entity)
+from .entity import EntityResult, Layout, check_checkpoint_data, metric_line, read_checkpoint, run_entity, write_entity
+from .estimators import resolve_device
 
 INSTALL_HINT = "pip install -r requirements-distributed.txt"
 MAX_RETRIES = 3  # reruns of a job whose worker process died (killed, out of memory, node lost)
@@ -192,7 +192,7 @@ def run_jobs(cfg: Config, processed_dir, layout: Layout, order: Sequence[str], s
             else:
                 layout.result(job.entity).unlink(missing_ok=True)  # incomplete until its result.json is back
             pending[remote.remote(cfg, job, ray.put(data), checkpoint, device)] = job
-        bar = tqdm(total=len(jobs), desc=f"{cfg.data_name} jobs", unit="job", dynamic_ncols=True, disable=None)
+        bar = progress.bar(total=len(jobs), desc=f"{cfg.data_name} jobs", unit="job")
         try:
             while pending:
                 (ref,), _ = ray.wait(list(pending), num_returns=1)

@@ -16,20 +16,20 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import io, plots, train_state
 from .config import Config
 from .data.preprocess import preprocess_dataset, processed_exists, raw_exists
 from .data.store import ProcessedEntity, list_entities, load_entity, select_entities
-from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, EntityResult, Layout, check_checkpoint_data, entity_seed,
-                     finished_entity, label_free_name, metric_line, read_checkpoint, resolve_device, run_entity,
-                     versions, write_entity)
+from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, EntityResult, Layout, check_checkpoint_data, finished_entity,
+                     label_free_name, metric_line, read_checkpoint, run_entity, write_entity)
+from .estimators import entity_seed, resolve_device, versions
 from .errors import CheckpointError, DataError, TrainingError
 from .gitinfo import git_commit
 from .logs import get_logger, setup_logging
 from .metrics import evaluate_overall, label_warning, point_adjust
 from .parallel import requested, run_jobs  # Ray itself is imported only when requested
+from .progress import bar as progress_bar
 from .preflight import check_entities, check_output_dir, entity_meta
 from .training import TrainState, epochs_csv
 
@@ -63,7 +63,7 @@ def _as_list(entry: dict, key: str, n: int) -> list:
     return [entry[key]] if n == 1 else list(entry[key.replace("threshold", "thresholds", 1)])
 
 
-def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict, preferred_method: str) -> None:
+def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict, threshold_method: str) -> None:
     """reconstruction.png and fn_visualize.png for one entity or several concatenated (entity boundaries drawn)."""
     n = len(parts)
     lengths = [len(p.scores) for p in parts]
@@ -75,7 +75,7 @@ def plot_outputs(folder: Path, title: str, parts: Sequence[_Part], metrics: dict
     boundaries = list(zip(np.cumsum([0] + lengths[:-1]).tolist(), [p.name for p in parts])) if n > 1 else []
     paper = metrics["paper_protocol"]
     oracle, oracle_pa = _as_list(paper, "threshold", n), _as_list(paper, "threshold_pa", n)
-    method = label_free_name(metrics, preferred_method)
+    method = label_free_name(metrics, threshold_method)
     free = _as_list(metrics["label_free"][method], "threshold", n) if method else [None] * n
 
     def per_point(values: list) -> float | np.ndarray:
@@ -135,7 +135,7 @@ def aggregate(cfg: Config, layout: Layout, processed_dir: str | Path, entities: 
     parts = [_read_part(layout, processed_dir, cfg.data_name, name) for name in entities]
     overall = evaluate_overall([(p.scores, p.data.labels, p.val_scores) for p in parts], cfg=cfg,
                                per_entity=[p.summary["metrics"] for p in parts])
-    method = "pot" if cfg.threshold_method == "pot" else "val_quantile"
+    method = cfg.threshold_method
     if draw:
         for part in parts if len(parts) > 1 else ():
             plot_outputs(layout.entity_dir(part.name), f"{cfg.data_name} {part.name}", [part],
@@ -296,8 +296,7 @@ def _run_locked(cfg: Config, layout: Layout, tic: float, *, raw_dir: str | Path,
              "y" if len(selected) == 1 else "ies", ", ".join(selected[:10]) + (" ..." if len(selected) > 10 else ""),
              cfg.model, device, cfg.seed, layout.root)
     on_ray = requested(cfg)  # one Ray job per entity instead of the serial loop below
-    bar = tqdm([] if on_ray else selected, desc=f"{cfg.data_name} entities", unit="entity",
-               disable=True if on_ray or len(selected) < 2 else None, dynamic_ncols=True)  # None: terminal only
+    bar = progress_bar([] if on_ray else selected, desc=f"{cfg.data_name} entities", unit="entity", min_steps=2)
     failed: dict[str, str] = {}
     progress = {"entity": None, "epoch": 0}  # what Ctrl-C interrupts
     try:

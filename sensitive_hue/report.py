@@ -301,5 +301,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """Console script `sensitive-mamba-report`: `main(sys.argv[1:])`, user errors as one line and an exit code."""
+    return run_cli(main)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(cli())

@@ -18,8 +18,8 @@ from typing import Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from . import progress
 from .config import Config
 from .data.windows import WindowLoader, window_starts
 from .errors import CheckpointError, ConfigError
@@ -36,8 +36,7 @@ def select_position(cfg: Config) -> int:
 
 def _batches(series: np.ndarray, starts: np.ndarray, cfg: Config, desc: str):
     loader = WindowLoader(series, starts, cfg.step_num_in, cfg.score_batch_size, shuffle=False)
-    return tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True,
-                disable=True if len(loader) < 20 else None)  # None: no bar when not a terminal (log files)
+    return progress.bar(loader, desc=desc, leave=False, unit="batch", min_steps=20)
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, steps: slice) -> tuple[torch.Tensor, torch.Tensor]:

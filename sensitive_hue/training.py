@@ -16,8 +16,8 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from . import progress
 from .config import Config
 from .data.windows import WindowLoader
 from .errors import TrainingError
@@ -87,7 +87,7 @@ def _train_epoch(state: TrainState, loader: WindowLoader, cfg: Config, device: t
     state.model.train()
     loader.set_epoch(state.epoch)
     sums = {"total": 0.0, "nll": 0.0, "contrastive": 0.0}
-    with tqdm(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True, disable=None) as bar:  # closed on errors too
+    with progress.bar(loader, desc=desc, leave=False, unit="batch") as bar:  # closed on errors too
         for batch, x in enumerate(bar, start=1):
             state.optimizer.zero_grad(set_to_none=True)
             # backward term by term: peak memory is one forward's activations, not both (bench/README.md)
@@ -113,8 +113,8 @@ def fit(state: TrainState, train_loader: WindowLoader, val_blocks: list[np.ndarr
     """
     log = get_logger()
     start = time.perf_counter()
-    epochs = tqdm(total=cfg.max_epoch, initial=state.epoch, desc=f"{desc} epochs".strip(), unit="epoch",
-                  leave=False, dynamic_ncols=True, disable=None)  # None: bars on a terminal only, not in log files
+    epochs = progress.bar(total=cfg.max_epoch, initial=state.epoch, desc=f"{desc} epochs".strip(), unit="epoch",
+                          leave=False)
     try:  # the bar is closed on errors and Ctrl-C too
         while not state.finished(cfg):
             tic = time.perf_counter()

@@ -31,12 +31,11 @@ import numpy as np
 import pytest
 import yaml
 
-import preprocess as preprocess_cli
 from data_fixtures import STAR, WINDOW, npy_bytes, series, write, write_csv_pair, write_smd, write_swat
 from pipeline_fixtures import F_IN, ROOT, synthetic_entity, tiny_config, write_dataset
+from sensitive_hue import main_cli, preprocess_cli
 from sensitive_hue.cli import run_cli
 from sensitive_hue.metrics import __main__ as metrics_cli
-from test_pipeline import main_cli
 
 ENTITY = "machine-1-1"
 MODULES = {"preprocess": ["preprocess.py"], "main": ["main.py"], "metrics": ["-m", "sensitive_hue.metrics"]}

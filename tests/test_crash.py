@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 
+from sensitive_hue import main_cli, preprocess_cli
 from sensitive_hue.cli import run_cli
 from sensitive_hue.data.store import load_entity
 from sensitive_hue.errors import DataError
 
 from pipeline_fixtures import ROOT, synthetic_entity, tiny_config, write_dataset
-from test_pipeline import main_cli
 
 ENTITIES = ("machine-1-1", "machine-1-2")
 FAULT_RUN = ROOT / "tests" / "fault_run.py"
@@ -126,8 +126,6 @@ def _assert_old_or_new(killed: dict[str, bytes], old: dict[str, bytes], new: dic
 
 
 def test_kill_while_preprocessing_a_large_file_leaves_old_or_new_files(tmp_path):
-    import preprocess as preprocess_cli
-
     rows = 100_000
     rng = np.random.default_rng(0)
     train, test = tmp_path / "plant_train.csv", tmp_path / "plant_test.csv"

@@ -4,7 +4,6 @@ model's columns by name, and turns every bad input into one line with nothing wr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from sensitive_hue import main_cli
 from sensitive_hue.cli import run_cli
 from sensitive_hue.config import load_config
 from sensitive_hue.data.preprocess import preprocess_dataset
@@ -22,9 +22,6 @@ from sensitive_hue.data.sources import CsvFiles, make_demo
 from sensitive_hue.detect import MAX_GAP_ROWS, run_detect
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("main_cli", ROOT / "main.py")
-main_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(main_cli)
 
 # Small enough to train in seconds, big enough that the label-free threshold finds the demo's anomalies.
 SMALL_CONFIG = {"step_num_in": 32, "stride": 2, "encode_layer_num": 1, "dim_model": 32, "dim_hidden_fc": 32,

@@ -43,3 +43,20 @@ def test_quantile_threshold():
     assert quantile_threshold(np.arange(101.0), 0.99) == pytest.approx(99.0)
     with pytest.raises(ConfigError, match="val_quantile"):
         quantile_threshold(np.arange(10.0), 1.5)
+
+
+def test_label_free_thresholds_deploy_the_asked_method_and_fall_back_with_the_reason():
+    from sensitive_hue.metrics.thresholds import label_free_thresholds, method_key, pick
+
+    scores = np.random.default_rng(0).exponential(size=2000)
+    quantile = label_free_thresholds(scores, "quantile")
+    assert quantile["method"] == "val_quantile" and quantile["threshold"] == pytest.approx(np.quantile(scores, 0.99))
+    assert quantile["fallback"] is None and quantile["pot"]["threshold"] is not None
+    pot = label_free_thresholds(scores, "pot")
+    assert pot["method"] == "pot" and pot["threshold"] == pot["pot"]["threshold"]
+    ties = label_free_thresholds(np.r_[np.zeros(990), np.ones(10)], "pot")
+    assert ties["method"] == "val_quantile" and "no tail" in ties["fallback"]
+    assert pick(ties, "pot") == "val_quantile" and pick(pot, "pot") == "pot" and pick({}, "pot") is None
+    assert method_key("quantile") == "val_quantile"
+    with pytest.raises(ConfigError, match="threshold_method"):
+        method_key("median")

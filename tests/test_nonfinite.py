@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from sensitive_hue import entity as entity_job, training
-from sensitive_hue.entity import entity_seed, validation_split
+from sensitive_hue.estimators import entity_seed, validation_split
 
 from pipeline_fixtures import TINY, synthetic_entity, tiny_config, write_dataset
 from test_pipeline import run_main

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -11,14 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from sensitive_hue import main_cli
 from sensitive_hue.cli import run_cli
 from sensitive_hue.data.store import load_entity
 
 from pipeline_fixtures import ROOT, synthetic_entity, tiny_config, write_dataset
-
-_spec = importlib.util.spec_from_file_location("main_cli", ROOT / "main.py")
-main_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(main_cli)
 
 ENTITIES = ("machine-1-1", "machine-1-2")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -214,7 +210,7 @@ def test_demo_is_preprocessed_when_missing(tmp_path, caplog):
 def test_pot_fallback_is_announced_with_its_reason(tmp_path, caplog):
     import logging
 
-    from sensitive_hue.entity import label_free_thresholds
+    from sensitive_hue.estimators import label_free_thresholds
 
     from sensitive_hue.logs import get_logger
 

@@ -14,7 +14,7 @@ import pytest
 from data_fixtures import (SMD_FIXTURE, STAR, config, npy_bytes, package_warnings, write, write_csv_pair,
                            write_smap_msl, write_smd, write_swat)
 
-import preprocess as preprocess_cli
+from sensitive_hue import preprocess_cli
 from sensitive_hue.cli import run_cli
 from sensitive_hue.config import load_config
 from sensitive_hue.data.preprocess import (count_segments, fit_scaler, preprocess_dataset, processed_exists,

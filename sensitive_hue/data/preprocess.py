@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..config import Config
+from ..progress import bar as progress_bar, enabled as progress_enabled, shown
 from ..errors import ConfigError, DataError
 from ..logs import get_logger
 from . import sources
@@ -156,9 +156,8 @@ def preprocess_dataset(cfg: Config, raw_dir: str | Path, out_dir: str | Path, en
         names = select_entities(cfg, raw.entities, entities, use_range=False)
         order = raw.entities
     prepared = []
-    # disable=None: a bar on terminals only, so logs and captured output stay clean
-    with tqdm(names, desc=f"preprocess {dataset}", unit="entity", disable=None if progress else True,
-              leave=False) as bar:
+    with shown(progress and progress_enabled()), progress_bar(names, desc=f"preprocess {dataset}", unit="entity",
+                                                              leave=False) as bar:
         for name in bar:
             entity = raw.read(name)
             entity.name = name

@@ -88,5 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """Console script `sensitive-mamba-metrics`: `main(sys.argv[1:])`, user errors as one line and an exit code."""
+    return run_cli(main)
+
+
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(cli())

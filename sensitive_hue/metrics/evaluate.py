@@ -17,7 +17,7 @@ from .checks import check_scores, check_values
 from .f1 import best_f1_checked, counts_at_threshold, prf
 from .pak import K_VALUES, pa_k_auc, pa_k_best_checked, pa_k_counts
 from .segments import segments
-from .thresholds import pot_fit, quantile_threshold
+from .thresholds import METHOD_KEYS, label_free_thresholds
 from .vus import vus
 
 VUS_THRESHOLDS = 250  # thresholds per buffer length, as the VUS reference implementation
@@ -108,29 +108,19 @@ def _at_thresholds(entities, thresholds, labels_all) -> dict:
     return out
 
 
-def _entity_thresholds(entities, method) -> list[float]:
-    """One threshold per entity from its validation scores; a failure names the entity."""
-    thresholds = []
-    for i, (_, _, val) in enumerate(entities):
-        try:
-            thresholds.append(method(val))
-        except DataError as exc:
-            raise DataError(str(exc) if len(entities) == 1 else f"entity {i}: {exc}") from None
-    return thresholds
-
-
 def _label_free(entities, settings, labels_all) -> dict:
-    methods = {
-        "pot": lambda val: pot_fit(val, settings["pot_risk"], settings["pot_level"]).threshold,
-        "val_quantile": lambda val: quantile_threshold(val, settings["val_quantile"]),
-    }
+    """Each entity thresholded from its own validation scores (`thresholds.label_free_thresholds`, the
+    detector's own computation), by each method; a method that fails on any entity is reported with why."""
+    found = [label_free_thresholds(val, "quantile", settings["pot_risk"], settings["pot_level"], settings["val_quantile"])
+             for _, _, val in entities]
     out = {}
-    for name, method in methods.items():
-        try:
-            thresholds = _entity_thresholds(entities, method)
-        except DataError as exc:
-            out[name] = {"threshold": None, "message": str(exc)}
+    for name in METHOD_KEYS.values():
+        failed = [(i, f[name]["message"]) for i, f in enumerate(found) if f[name]["threshold"] is None]
+        if failed:
+            i, message = failed[0]
+            out[name] = {"threshold": None, "message": message if len(entities) == 1 else f"entity {i}: {message}"}
             continue
+        thresholds = [f[name]["threshold"] for f in found]
         key = {"threshold": thresholds[0]} if len(entities) == 1 else {"thresholds": thresholds}
         out[name] = {**key, **_at_thresholds(entities, thresholds, labels_all)}
     return out

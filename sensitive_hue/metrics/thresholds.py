@@ -84,3 +84,46 @@ def quantile_threshold(val_scores, q: float = 0.99) -> float:
     if not 0 < q < 1:
         raise ConfigError(f"val_quantile must be in (0, 1), got {q}")
     return float(np.quantile(scores, q))
+
+
+# --- the label-free threshold of a detector: computed here only -------------------------------------------
+
+METHOD_KEYS = {"pot": "pot", "quantile": "val_quantile"}  # config `threshold_method` -> where its threshold is kept
+
+
+def method_key(threshold_method: str) -> str:
+    """The key (`pot` or `val_quantile`) under which `threshold_method`'s threshold is stored."""
+    try:
+        return METHOD_KEYS[threshold_method]
+    except KeyError:
+        raise ConfigError(f"threshold_method must be one of {', '.join(METHOD_KEYS)}, got {threshold_method!r}") from None
+
+
+def label_free_thresholds(val_scores, threshold_method: str = "quantile", risk: float = 1e-4, level: float = 0.98,
+                          q: float = 0.99) -> dict:
+    """Both label-free thresholds of one entity's validation scores and the one deployed.
+
+    Returns {"pot": `PotFit.to_dict()` or {"threshold": None, "message": why}, "val_quantile": {"threshold",
+    "q"}, "method": the key deployed, "threshold": its value, "fallback": the reason when POT was asked for
+    but could not fit (the validation quantile is deployed instead), else None}."""
+    try:
+        pot = pot_fit(val_scores, risk, level).to_dict()
+    except DataError as exc:
+        pot = {"threshold": None, "message": str(exc)}
+    quantile = {"threshold": quantile_threshold(val_scores, q), "q": q}
+    wanted = method_key(threshold_method)
+    method = wanted if (pot if wanted == "pot" else quantile)["threshold"] is not None else "val_quantile"
+    chosen = pot if method == "pot" else quantile
+    return {"pot": pot, "val_quantile": quantile, "method": method, "threshold": chosen["threshold"],
+            "fallback": pot["message"] if method != wanted else None}
+
+
+def pick(found: dict, threshold_method: str) -> str | None:
+    """The key of the label-free entry to use from `found` ({"pot": ..., "val_quantile": ...}, as stored in a
+    checkpoint or in metrics): `threshold_method`'s when it has a threshold, else the other one's, else None."""
+    wanted = method_key(threshold_method)
+    for key in (wanted, *(k for k in METHOD_KEYS.values() if k != wanted)):
+        entry = found.get(key) or {}
+        if entry.get("threshold", entry.get("thresholds")) is not None:
+            return key
+    return None
