@@ -103,6 +103,20 @@ def _mark_short(ax, mask: np.ndarray, edges: Optional[np.ndarray], color: str, l
                    color=color, zorder=5, label=label, clip_on=False)
 
 
+def _rug(ax, mask: np.ndarray, edges: Optional[np.ndarray], color: str, label: str) -> None:
+    """The runs of `mask` as a band along the bottom 4% of `ax` (short runs get a marker above it)."""
+    runs = _runs(mask) if edges is None else [(int(edges[a]), int(edges[b])) for a, b in
+                                              _runs(np.maximum.reduceat(mask.astype(np.int8), edges[:-1]) > 0)]
+    band = ax.get_xaxis_transform()
+    for i, (start, end) in enumerate(runs):
+        ax.fill_between([start - 0.5, end - 0.5], 0.0, 0.04, transform=band, color=color, linewidth=0,
+                        label=label if i == 0 else None)
+    width = 1 if edges is None else max(int(edges[1] - edges[0]), 1)
+    short = [(a + b - 1) / 2 for a, b in _runs(mask) if b - a <= max(SHORT, width)]
+    if short:
+        ax.scatter(short, np.full(len(short), 0.07), transform=band, marker="v", s=14, color=color, zorder=5)
+
+
 def _score_axis(ax, scores: np.ndarray, levels: Sequence[np.ndarray]) -> None:
     """The one y-scale rule of every score panel: linear, unless the top (the largest score or
     threshold) is more than 20x the spread of the bulk (0.5-90th percentile), then symmetric-log
@@ -189,18 +203,9 @@ def plot_reconstruction(path: str | os.PathLike, series: np.ndarray, reconstruct
         else:
             ax.plot(np.arange(len(scores)), t.value, color=t.color, linestyle=t.style, linewidth=1.0, label=t.label)
     _score_axis(ax, scores, [np.asarray(t.value, dtype=np.float64) for t in thresholds])
-    if flagged is not None:
-        strip = ax.inset_axes((0.0, -0.09, 1.0, 0.05), sharex=ax)
-        _shade(strip, flagged.astype(bool), edges, FLAG_COLOR, label=flagged_label)
-        _mark_short(strip, flagged.astype(bool), edges, FLAG_COLOR)
-        strip.set_yticks([])
-        strip.tick_params(labelbottom=False, bottom=False)
-        for side in ("top", "right", "left"):
-            strip.spines[side].set_visible(False)
-        handles, names = strip.get_legend_handles_labels()
-        ax.legend(*[a + b for a, b in zip(ax.get_legend_handles_labels(), (handles, names))], **LEGEND)
-    else:
-        ax.legend(**LEGEND)
+    if flagged is not None:  # a rug along the bottom of the score panel: what the deployed threshold flags
+        _rug(ax, flagged.astype(bool), edges, FLAG_COLOR, flagged_label)
+    ax.legend(**LEGEND)
     _time_axis(ax, timestamps, "test time index")
     ax.tick_params(labelsize=7)
     _boundaries(axes, boundaries)
