@@ -1,7 +1,7 @@
 """SensitiveMamba: multivariate time-series anomaly detection with a Mamba (S6) encoder,
 a heteroscedastic reconstruction loss and TS2Vec-style hierarchical contrastive learning.
 
-    from sensitive_hue import SensitiveMamba, SensitiveHUE, PCA, MaxZ, RandomScores
+    from sensitive_hue import SensitiveMamba, SensitiveHUE, PCA, MaxZ, RandomScores, PyOD
 
 are scikit-learn / PyOD-style estimators (`fit`, `decision_function`, `predict`, `threshold_`;
 see `sensitive_hue.estimators`). They are imported on first use, so `import sensitive_hue` stays light.
@@ -9,7 +9,7 @@ see `sensitive_hue.estimators`). They are imported on first use, so `import sens
 
 __version__ = "0.1.0"
 
-_ESTIMATORS = ("BaseDetector", "SensitiveMamba", "SensitiveHUE", "PCA", "MaxZ", "RandomScores")
+_ESTIMATORS = ("BaseDetector", "SensitiveMamba", "SensitiveHUE", "PCA", "MaxZ", "RandomScores", "PyOD")
 __all__ = ["__version__", *_ESTIMATORS]
 
 

@@ -28,6 +28,8 @@ from .io import require_file
 DATASETS = ("SWaT", "SMD", "MSL", "SMAP", "demo", "csv")
 SHARED = "shared"
 MODELS = ("sensitive_mamba", "sensitive_hue", "pca", "maxz", "random")
+PYOD_PREFIX = "pyod:"  # `model: pyod:IForest`: any PyOD detector by its class name, as a control
+Scalar = Union[bool, int, float, str, None]  # a plain YAML value (a PyOD parameter)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ class Config:
     score_ignore_dims: dict[int, tuple[int, ...]] = field(default_factory=dict)  # entity index -> dims left out of the score
 
     # --- model ---
-    model: Literal["sensitive_mamba", "sensitive_hue", "pca", "maxz", "random"] = "sensitive_mamba"
+    model: str = "sensitive_mamba"  # one of MODELS, or pyod:<PyOD detector class>, e.g. pyod:IForest
+    pyod_params: dict[str, Scalar] = field(default_factory=dict)  # keyword arguments of the PyOD detector
     head_num: int = 4  # attention heads (sensitive_hue encoder only)
     dropout: float = 0.2
     d_state: int = 16
@@ -183,8 +186,22 @@ def _check_values(cfg: Config) -> None:
                           f"{list(cfg.entities)}; list entity names, or null for every entity (range)")
     if cfg.range is not None and not 1 <= cfg.range[0] <= cfg.range[1]:
         raise ConfigError(f"config key 'range' (section {cfg.data_name}) must be [first, last] with 1 <= first <= last, got {list(cfg.range)}")
+    check_model(cfg.model, f"config key 'model' (section {cfg.data_name})")
+    if cfg.pyod_params and not cfg.model.startswith(PYOD_PREFIX):
+        raise ConfigError(f"config key 'pyod_params' (section {cfg.data_name}) is set but model is {cfg.model!r}; "
+                          "it only applies to model: pyod:<Name>")
     if cfg.model == "sensitive_hue" and cfg.dim_model % cfg.head_num:
         raise ConfigError(f"config key 'head_num' (section {cfg.data_name}): dim_model {cfg.dim_model} is not divisible by head_num {cfg.head_num}")
+
+
+def check_model(name: str, where: str = "--model") -> str:
+    """`name` when it is one of MODELS or pyod:<Name> (a Python identifier); else a ConfigError."""
+    if name in MODELS or (name.startswith(PYOD_PREFIX) and name[len(PYOD_PREFIX):].isidentifier()):
+        return name
+    close = difflib.get_close_matches(name, MODELS, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"{where} is {name!r}{hint}; valid: {', '.join(MODELS)}, or {PYOD_PREFIX}<PyOD detector>, "
+                      "e.g. pyod:IForest")
 
 
 def _type_name(hint: Any) -> str:
@@ -212,8 +229,13 @@ def _coerce(value: Any, hint: Any, key: str, section: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None:
             return None
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(value, inner, key, section)
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(members) == 1:
+            return _coerce(value, members[0], key, section)
+        for member in members:  # a plain scalar: the first member that takes it as it is (bool before int)
+            if member in (bool, int, float, str) and type(value) is member:
+                return _coerce(value, member, key, section)
+        raise fail()
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise fail()
@@ -255,6 +277,10 @@ def _coerce(value: Any, hint: Any, key: str, section: str) -> Any:
         if not isinstance(value, str):
             raise fail()
         return value
+    if hint is type(None):
+        if value is not None:
+            raise fail()
+        return None
     raise fail()
 
 

@@ -5,6 +5,10 @@
 - `maxz`: |z| of each feature against its training mean and std (no model; the point score is then
   the max over features): the simplest per-sensor baseline.
 - `random`: uniform scores from a seeded generator (the "is it better than noise" control).
+- `pyod:<Name>`: any PyOD detector (e.g. `pyod:IForest`, `pyod:ECOD`) fitted on the training rows,
+  with `cfg.pyod_params`; it gives one score per row, which every feature column carries (so the
+  same normalisation and max apply). Its state is the training rows it was fitted on, never a
+  pickled object: loading a checkpoint refits it, seeded, to the same model.
 
 Every detector gives raw per-feature scores for every point of a series; the validation blocks are
 scored exactly as the test series is, and `scoring.ScoreStats` turns raw scores into point scores.
@@ -22,7 +26,7 @@ import torch
 from . import train_state
 from .config import Config
 from .data.windows import Split
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .scoring import network_point_scores
 from .seeding import derive_seed
 from .training import FitSummary, TrainState, fit, new_state, train_loader
@@ -210,8 +214,96 @@ class RandomDetector(Detector):
         self.seed = state["seed"]
 
 
+def pyod_class(name: str):
+    """The PyOD detector class `name` (e.g. IForest, from pyod.models.iforest); ConfigError when absent."""
+    import importlib
+    import re
+
+    try:
+        import pyod  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"model pyod:{name} needs PyOD: pip install -r requirements.txt (it pins pyod)") from None
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    for module in dict.fromkeys((name.lower(), snake)):
+        try:
+            found = getattr(importlib.import_module(f"pyod.models.{module}"), name, None)
+        except ImportError:
+            continue
+        if isinstance(found, type):
+            return found
+    raise ConfigError(f"model pyod:{name}: PyOD has no detector class {name} (looked in pyod.models.{name.lower()}); "
+                      "e.g. pyod:IForest, pyod:ECOD, pyod:COPOD, pyod:HBOS, pyod:KNN, pyod:LOF")
+
+
+class PyODDetector(Detector):
+    """A PyOD detector as a control: fitted on the training rows (validation blocks left out)."""
+
+    def __init__(self, cfg, f_in, device, seed):
+        super().__init__(cfg, f_in, device, seed)
+        self.name = cfg.model
+        self.kind = pyod_class(cfg.model.split(":", 1)[1])
+        self.rows: Optional[np.ndarray] = None
+        self.model = None
+
+    def _fit_rows(self, rows: np.ndarray) -> None:
+        import inspect
+        import warnings
+
+        params = dict(self.cfg.pyod_params)
+        if "random_state" in inspect.signature(self.kind.__init__).parameters:
+            params.setdefault("random_state", int(self.seed % 2**31))
+        try:
+            model = self.kind(**params)
+        except TypeError as exc:
+            raise ConfigError(f"config key 'pyod_params' for {self.name}: {exc}") from None
+        try:
+            with warnings.catch_warnings():  # PyOD / scikit-learn chatter (e.g. future defaults) is not ours to print
+                warnings.simplefilter("ignore")
+                model.fit(rows)
+        except (TypeError, ValueError) as exc:  # scikit-learn's InvalidParameterError is both
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ConfigError(f"config key 'pyod_params' for {self.name} ({dict(self.cfg.pyod_params)}): {first}") from None
+        self.rows, self.model = rows, model
+
+    def fit(self, train, split, desc="", on_epoch_end=None, resume=None):
+        tic = time.perf_counter()
+        self._fit_rows(_training_rows(train, split).astype(np.float32))
+        return _no_training(time.perf_counter() - tic)
+
+    def point_scores(self, series):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = np.asarray(self.model.decision_function(np.asarray(series, dtype=np.float32)), dtype=np.float64)
+        return np.repeat(scores[:, None], self.f_in, axis=1), None
+
+    def state_dict(self):
+        return {"rows": torch.from_numpy(self.rows.copy())}
+
+    def load_state_dict(self, state):
+        try:
+            rows = state["rows"].numpy()
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"checkpoint has no {self.name} state ({exc!r}); retrain with --model {self.name}") from None
+        if rows.ndim != 2 or rows.shape[1] != self.f_in:
+            raise CheckpointError(f"checkpoint {self.name} was fitted on {rows.shape[-1]} features, the data has "
+                                  f"{self.f_in}; retrain without --test")
+        self._fit_rows(rows)
+
+
+def check_pyod(cfg: Config, f_in: int) -> None:
+    """For a pyod:<Name> model, ConfigError now (before any output is written) when the class does not
+    exist or `pyod_params` does not fit it: a trial fit on 64 rows of noise."""
+    if cfg.model.startswith("pyod:"):
+        trial = PyODDetector(cfg, f_in, torch.device("cpu"), 0)
+        trial._fit_rows(np.random.default_rng(0).normal(size=(64, f_in)).astype(np.float32))
+
+
 def build_detector(cfg: Config, f_in: int, device: torch.device, seed: int) -> Detector:
     """The detector named by `cfg.model`, untrained."""
+    if cfg.model.startswith("pyod:"):
+        return PyODDetector(cfg, f_in, device, seed)
     if cfg.model == "pca":
         return PCADetector(cfg, f_in, device, seed)
     if cfg.model == "maxz":

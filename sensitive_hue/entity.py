@@ -35,7 +35,8 @@ RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_ad
                     "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers", "score_norm")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
-                   "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm")
+                   "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm",
+                   "pyod_params")
 PROTOCOL_NOTE = ("metrics under 'paper_protocol' use a threshold chosen on the test labels (oracle), as the paper "
                  "does; they are an upper bound, not a deployable result")
 

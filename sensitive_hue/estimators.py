@@ -307,9 +307,8 @@ class BaseDetector:
         except (KeyError, TypeError, ConfigError) as exc:
             raise CheckpointError(f"checkpoint config does not load ({exc}); retrain it with this version") from None
         cfg = cfg or stored
-        kind = ESTIMATORS.get(cfg.model, cls)
-        estimator = kind(name=str(checkpoint.get("entity", "series")), device=str(device), seed=stored.seed,
-                         verbose=verbose, threshold_method=cfg.threshold_method)
+        estimator = _kind(cfg.model, name=str(checkpoint.get("entity", "series")), device=str(device),
+                          seed=stored.seed, verbose=verbose, threshold_method=cfg.threshold_method)
         try:
             f_in = int(checkpoint["f_in"])
             estimator.config_, estimator.seed_ = cfg, int(checkpoint["seed"])
@@ -444,13 +443,57 @@ class RandomScores(BaseDetector):
     model = "random"
 
 
+class PyOD(BaseDetector):
+    """Control: any PyOD detector by its class name (`detector="IForest"`, "ECOD", "COPOD", "KNN", ...),
+    fitted on the training rows (validation blocks left out) with `pyod_params` as its keyword arguments,
+    run through the same validation, normalisation, thresholds and metrics as every detector here
+    (`main.py --model pyod:IForest`). It scores each row once; `feature_scores` repeats that score
+    for every feature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sensitive_hue.estimators import PyOD
+    >>> X = np.random.default_rng(0).normal(size=(400, 3))
+    >>> detector = PyOD("IForest", pyod_params={"n_estimators": 50}, seed=0).fit(X)
+    >>> bool(detector.decision_function(np.vstack([X[:5], [[9.0, 9.0, 9.0]]]))[-1] > detector.threshold_)
+    True
+    """
+
+    def __init__(self, detector: str = "IForest", *, pyod_params: Optional[dict] = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.detector, self.pyod_params = detector, dict(pyod_params or {})
+
+    @property
+    def model(self) -> str:  # type: ignore[override]
+        return f"pyod:{self.detector}"
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"detector": self.detector, "pyod_params": dict(self.pyod_params), **super().get_params(deep)}
+
+    def set_params(self, **params: Any) -> "PyOD":
+        for key in ("detector", "pyod_params"):
+            if key in params:
+                setattr(self, key, params.pop(key))
+        return super().set_params(**params)
+
+    def make_config(self, n_features: int) -> Config:
+        return super().make_config(n_features).replace(pyod_params=self.pyod_params)
+
+
 ESTIMATORS = {kind.model: kind for kind in (SensitiveMamba, SensitiveHUE, PCA, MaxZ, RandomScores)}
+
+
+def _kind(model: str, **kwargs: Any) -> BaseDetector:
+    if model.startswith("pyod:"):
+        return PyOD(model.split(":", 1)[1], **kwargs)
+    return ESTIMATORS[model](**kwargs)
 
 
 def estimator_for(cfg: Config, name: str) -> BaseDetector:
     """An unfitted estimator of `cfg.model` for entity `name` (what main.py fits per entity)."""
-    return ESTIMATORS[cfg.model](name=name, device=cfg.device, seed=cfg.seed, threshold_method=cfg.threshold_method)
+    return _kind(cfg.model, name=name, device=cfg.device, seed=cfg.seed, threshold_method=cfg.threshold_method)
 
 
-__all__ = ["BaseDetector", "SensitiveMamba", "SensitiveHUE", "PCA", "MaxZ", "RandomScores", "ESTIMATORS",
+__all__ = ["BaseDetector", "SensitiveMamba", "SensitiveHUE", "PCA", "MaxZ", "RandomScores", "PyOD", "ESTIMATORS",
            "estimator_for", "CHECKPOINT_FORMAT"]

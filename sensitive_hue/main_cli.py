@@ -32,7 +32,7 @@ from pathlib import Path  # noqa: E402
 import yaml  # noqa: E402
 
 from .cli import ArgumentParser, empty_paths, entity_list, run_cli  # noqa: E402
-from .config import MODELS, DuplicateKeyError, load_config, parse_yaml  # noqa: E402
+from .config import MODELS, check_model, DuplicateKeyError, load_config, parse_yaml  # noqa: E402
 from .errors import ConfigError  # noqa: E402
 
 RAW_DIR, PROCESSED_DIR = "data", "data/processed"  # defaults of --raw_dir and --processed_dir
@@ -86,7 +86,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     d.add_argument("--nan_policy", choices=("error", "interpolate"),
                    help="NaN/inf in FILE: error (default) or interpolate gaps of up to 10 rows")
     g = p.add_argument_group("config overrides (take precedence over the YAML)")
-    g.add_argument("--model", choices=MODELS, help="detector: the network, the attention encoder, or a control")
+    g.add_argument("--model", type=check_model, metavar="|".join(MODELS) + "|pyod:NAME",
+                   help="detector: the network, the attention encoder, a control, or any PyOD detector as a control "
+                        "(pyod:IForest, pyod:ECOD, ...; its keyword arguments: --set 'pyod_params={n_estimators: 200}')")
     g.add_argument("--seed", type=int)
     g.add_argument("--device", choices=("auto", "cpu", "cuda"))
     g.add_argument("--mamba_backend", choices=("auto", "torch", "cuda"))

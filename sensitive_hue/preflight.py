@@ -55,8 +55,12 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
     """The window fits every series and the VUS buffer the test series (the default 100 always passes); with
     `training`, enough windows for validation and a full batch, and no more `steps_per_epoch` than windows
     (settings that set an amount of work are bounded by the data)."""
-    for name in names:
+    for i, name in enumerate(names):
         shape = entity_meta(processed_dir, cfg.data_name, name)["shape"]
+        if i == 0 and training:
+            from .detectors import check_pyod
+
+            check_pyod(cfg, int(shape["train"][1]))
         for part in ("train", "test"):
             window_starts(shape[part][0], cfg.step_num_in, 1, f"{cfg.data_name} entity {name} ({part} series)")
         label = f"{cfg.data_name} entity {name}"

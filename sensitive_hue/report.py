@@ -108,7 +108,7 @@ def _get(tree: dict, path: tuple[str, ...]) -> Optional[float]:
 
 def row_label(model: str, config: dict) -> str:
     """Detector name plus its ablations (cfg.contrastive / cfg.uncertainty off); controls have none."""
-    name = DETECTOR_NAMES.get(model, model)
+    name = DETECTOR_NAMES.get(model) or (f"PyOD {model[5:]}" if model.startswith("pyod:") else model)
     if model not in NETWORKS:
         return name
     off = [text for key, text in (("contrastive", "no contrastive"), ("uncertainty", "no uncertainty (MSE)"))

@@ -37,7 +37,7 @@ def test_overrides_win_and_none_is_ignored():
     ({"max_epoch": 2.5}, "'max_epoch'"),
     ({"uncertainty": 1}, "'uncertainty'"),
     ({"mx_epoch": 3}, "did you mean 'max_epoch'"),
-    ({"model": "lstm"}, "'sensitive_mamba'"),
+    ({"model": "lstm"}, "valid: sensitive_mamba, sensitive_hue, pca, maxz, random, or pyod:<PyOD detector>"),
     ({"step_num_in": 0}, "'step_num_in'"),
     ({"val_ratio": 1.5}, "'val_ratio'"),
     ({"range": [5, 2]}, "'range'"),
@@ -111,8 +111,8 @@ def _keys_of(kind: type) -> list[str]:
     return [name for name in FIELDS if has(hints[name])]
 
 
-FLOAT_KEYS = _keys_of(float)
-INT_KEYS = [name for name in _keys_of(int) if name not in ("range",)]
+FLOAT_KEYS = [name for name in _keys_of(float) if name != "pyod_params"]  # a mapping: its values are checked below
+INT_KEYS = [name for name in _keys_of(int) if name not in ("range", "pyod_params")]
 
 
 def test_the_key_lists_cover_the_config():
@@ -134,6 +134,14 @@ def test_every_int_key_must_fit_64_bits(key):
     value = [2**63] if origin is tuple else {1: [2**63]} if origin is dict else 2**63
     with pytest.raises(ConfigError, match=rf"config key '{key}' .*beyond the 64-bit integer range"):
         load_config(STAR, "MSL", overrides={key: value})
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, 2**63])
+def test_pyod_params_values_are_checked_like_keys(value):
+    with pytest.raises(ConfigError, match=r"config key 'pyod_params' .*(finite number|64-bit integer range)"):
+        load_config(STAR, "MSL", overrides={"model": "pyod:IForest", "pyod_params": {"n_estimators": value}})
+    with pytest.raises(ConfigError, match="only applies to model: pyod"):
+        load_config(STAR, "MSL", overrides={"pyod_params": {"n_estimators": 5}})
 
 
 @pytest.mark.parametrize("text, key", [("gamma: .inf", "gamma"), ("lr: .nan", "lr"), ("pot_level: -.inf", "pot_level")])

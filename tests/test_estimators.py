@@ -169,3 +169,34 @@ def test_no_progress_output_unless_verbose(data, capsys, fresh_logging):
 def test_docstring_examples_run(fresh_logging):
     failures, tried = doctest.testmod(estimators, optionflags=doctest.ELLIPSIS)
     assert tried >= 5 and failures == 0
+
+
+def test_pyod_detectors_run_through_the_same_harness(data, tmp_path):
+    from sensitive_hue.estimators import PyOD
+
+    train, test, labels = data
+    forest = PyOD("IForest", pyod_params={"n_estimators": 50}, seed=4).fit(train)
+    scores = forest.decision_function(test)
+    assert scores.shape == (240,) and scores[labels == 1].mean() > scores[labels == 0].mean()
+    assert forest.get_params()["detector"] == "IForest" and forest.config_.pyod_params == {"n_estimators": 50}
+    again = PyOD.load(forest.save(tmp_path / "forest.pt"))  # refitted from the stored rows, never unpickled
+    assert np.array_equal(again.decision_function(test), scores)
+    assert PyOD("ECOD").fit(train).decision_function(test).shape == (240,)
+    with pytest.raises(ConfigError, match="PyOD has no detector class NoSuchModel"):
+        PyOD("NoSuchModel").fit(train)
+    with pytest.raises(ConfigError, match="pyod_params"):
+        PyOD("IForest", pyod_params={"no_such_argument": 1}).fit(train)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # PyOD 2.0.5's own IForest under scikit-learn 1.7 (tags)
+def test_pyod_style_round_trip_matches_pyods_own_conventions(data):
+    """Our estimators answer the calls a PyOD user makes, with PyOD's shapes and types."""
+    from pyod.models.iforest import IForest
+
+    train, test, _ = data
+    theirs = IForest(random_state=0).fit(train)
+    for ours in (MaxZ().fit(train), SensitiveMamba(device="cpu", seed=1, **{**TINY_PARAMS, "max_epoch": 1}).fit(train)):
+        for method in ("decision_function", "predict"):
+            mine, pyods = getattr(ours, method)(test), getattr(theirs, method)(test)
+            assert mine.shape == pyods.shape and mine.dtype.kind == pyods.dtype.kind
+        assert np.isscalar(ours.threshold_) and ours.decision_scores_.ndim == theirs.decision_scores_.ndim == 1

@@ -181,7 +181,19 @@ def test_score_norm_test_refits_on_test_scores_without_retraining(trained, tmp_p
     assert raw.shape[0] == again["entities"][ENTITIES[0]]["n_validation_points"] == len(checkpoint["val_scores"])
 
 
-@pytest.mark.parametrize("model", ["pca", "maxz", "random"])
+def test_unknown_pyod_detector_or_bad_pyod_params_stop_before_writing(trained, tmp_path, capsys):
+    config, processed, _ = trained
+    out = tmp_path / "out"
+    assert run_main(config, processed, out, "--model", "pyod:NoSuchModel") == 2
+    _one_line_error(capsys, "PyOD has no detector class NoSuchModel")
+    assert run_main(config, processed, out, "--model", "pyod:IForest", "--set", "pyod_params={n_estimators: 0.5}") == 2
+    _one_line_error(capsys, "config key 'pyod_params' for pyod:IForest")
+    assert run_main(config, processed, out, "--model", "pyod:not a name") == 2
+    _one_line_error(capsys, "pyod:<PyOD detector>")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("model", ["pca", "maxz", "random", "pyod:IForest"])
 def test_controls_go_through_the_same_pipeline(trained, tmp_path, model):
     config, processed, _ = trained
     out = tmp_path / model
