@@ -67,12 +67,13 @@ HEATMAP_METRICS = (("auc_pr_mean", "AUC-PR\n(entity mean)"), ("vus_pr_mean", "VU
 def results_chart(path: Path) -> bool:
     """One heatmap per results/<table>.json: detectors (rows) x metrics (columns), each cell its
     mean over seeds in percent; the paper-protocol column (threshold on test labels + point
-    adjustment) is set apart and starred."""
+    adjustment) is set apart and starred. Tables of an earlier release (without the per-entity
+    means) are left out rather than shown beside the current ones."""
     tables = {}
     for file in sorted((ROOT / "results").glob("*.json")):
         data = json.loads(file.read_text())
-        if isinstance(data, dict) and "rows" in data:
-            tables[file.stem] = data["rows"]  # file name: SMD and SMD-all are two tables of one dataset
+        if isinstance(data, dict) and "rows" in data and all("auc_pr_mean" in row for row in data["rows"]):
+            tables[file.stem] = data["rows"]  # file name: MSL and MSL-pyod are two tables of one dataset
     if not tables:
         return False
     heights = [max(len(rows), 1) * 0.32 + 0.9 for rows in tables.values()]
