@@ -77,7 +77,7 @@ def results_chart(path: Path) -> bool:
     if not tables:
         return False
     heights = [max(len(rows), 1) * 0.32 + 0.9 for rows in tables.values()]
-    fig, axes = plt.subplots(len(tables), 1, figsize=(9.5, sum(heights)), dpi=110, squeeze=False,
+    fig, axes = plt.subplots(len(tables), 1, figsize=(11, sum(heights)), dpi=110, squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, (name, rows) in zip(axes[:, 0], tables.items()):
         values = np.array([[(row.get(key) or {}).get("mean") if isinstance(row.get(key), dict) else np.nan
@@ -89,10 +89,10 @@ def results_chart(path: Path) -> bool:
                     color="white" if not np.isnan(value) and value > 0.6 else "black")
         ax.axvline(len(HEATMAP_METRICS) - 1.5, color="black", lw=1.5)  # honest columns | paper protocol
         ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{row['detector']} ({row['n_seeds']} seed{'s' if row['n_seeds'] > 1 else ''})"
-                            for row in rows], fontsize=7)
+        ax.set_yticklabels([f"{row['detector'].split(' (median/IQR')[0]} ({row['n_seeds']} seed"
+                            f"{'s' if row['n_seeds'] > 1 else ''})" for row in rows], fontsize=7)
         ax.set_xticks(range(len(HEATMAP_METRICS)))
-        ax.set_xticklabels([label for _, label in HEATMAP_METRICS], fontsize=7)
+        ax.set_xticklabels([label for _, label in HEATMAP_METRICS], fontsize=6.5)
         ax.xaxis.tick_top()
         ax.set_title(name, fontsize=9, loc="left", pad=24)
     fig.text(0.01, 0.003, "* threshold tuned on the test labels, then point adjustment: an upper bound that random "
