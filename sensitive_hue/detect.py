@@ -38,6 +38,7 @@ import torch
 from . import io, plots
 from .config import Config
 from .data.sources import check_numeric, check_range, read_text_table
+from .data.preprocess import apply_scaler
 from .data.store import check_entity_name
 from .estimators import BaseDetector
 from .errors import CheckpointError, ConfigError, DataError
@@ -335,11 +336,9 @@ def read_new_data(path: str | Path, model: ModelInputs, nan_policy: str = "error
 
 def normalise(data: NewData, model: ModelInputs) -> np.ndarray:
     """float32 (T, f_in) with the training normalisation, computed as at preprocessing."""
-    with np.errstate(over="ignore", invalid="ignore"):  # reported below, without numpy's RuntimeWarning
-        scaled = ((data.values - model.mean) / model.std).astype(np.float32)
-    bad = ~np.isfinite(scaled)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
+    scaled, bad = apply_scaler(data.values, model.mean, model.std)
+    if bad is not None:
+        row, col = bad
         raise DataError(f"{data.path}: {data.values[row, col]} at {data.where(row, col)} overflows float32 after the "
                         "training normalisation; fix the value")
     return scaled

@@ -29,7 +29,7 @@ import torch
 
 from . import __version__, io, progress
 from .config import FIELDS, Config
-from .data.preprocess import fit_scaler
+from .data.preprocess import apply_scaler, fit_scaler
 from .data.windows import Split, holdout_blocks
 from .detectors import build_detector
 from .errors import CheckpointError, ConfigError, DataError
@@ -224,11 +224,9 @@ class BaseDetector:
         stats = (getattr(self, "scaler_", None) or {}).get("scaler")
         if stats is None:
             return values.astype(np.float32)
-        mean, std = np.asarray(stats["mean"]), np.asarray(stats["std"])
-        with np.errstate(over="ignore", invalid="ignore"):
-            scaled = ((values - mean) / std).astype(np.float32)
-        if not np.isfinite(scaled).all():
-            row, col = (int(i) for i in np.argwhere(~np.isfinite(scaled))[0])
+        scaled, bad = apply_scaler(values, np.asarray(stats["mean"]), np.asarray(stats["std"]))
+        if bad is not None:
+            row, col = bad
             raise DataError(f"X: {values[row, col]} at row {row}, column {col} overflows float32 after the training "
                             "normalisation; rescale the data")
         return scaled

@@ -9,6 +9,7 @@ paths relative to the raw folder), so a rerun gives identical files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -48,6 +49,16 @@ def fit_scaler(train: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
     return mean, std, [int(c) for c in constant]
 
 
+def apply_scaler(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, Optional[tuple[int, int]]]:
+    """float32 `(values - mean) / std` and the (row, column) of its first non-finite entry (an overflow of
+    float32), or None; no numpy RuntimeWarning: each caller reports the overflow in its own terms.
+    The one z-scoring of preprocessing, `--detect` and the estimators, so all three give the same bytes."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = ((values - mean) / std).astype(np.float32)
+    bad = ~np.isfinite(scaled)
+    return scaled, (tuple(int(i) for i in np.argwhere(bad)[0]) if bad.any() else None)
+
+
 def prepare_entity(cfg: Config, raw: RawEntity) -> ProcessedEntity:
     """Drop `cfg.ignore_dims`, check dims and lengths against the config, z-score with train stats."""
     where = f"{cfg.data_name} entity {raw.name} ({raw.sources[0]['path'] if raw.sources else 'generated'})"
@@ -69,11 +80,9 @@ def prepare_entity(cfg: Config, raw: RawEntity) -> ProcessedEntity:
     mean, std, constant = fit_scaler(train)
     scaled = {}
     for part, array in (("train", train), ("test", test)):
-        with np.errstate(over="ignore", invalid="ignore"):  # reported below, without numpy's RuntimeWarning
-            values = ((array - mean) / std).astype(np.float32)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = (int(i) for i in np.argwhere(bad)[0])
+        values, bad = apply_scaler(array, mean, std)
+        if bad is not None:
+            row, col = bad
             raise DataError(f"{where}: {part} row {row}, column {keep[col]} overflows float32 after scaling "
                             f"({array[row, col]}); fix the raw value")
         scaled[part] = values
