@@ -5,7 +5,7 @@ and seed; controls alongside.
     PROTOCOL=paper OVERLAY= DATASETS=MSL DETECTORS=sensitive_mamba ENTITIES="T-8 C-2 S-2 T-12 T-13 D-16 M-6 M-7" \
         bash results/run_all.sh
     DATASETS=MSL bash results/run_all.sh   # (the CPU protocol runs of every detector)
-    python results/protocol_check.py   # -> results/protocol_check/MSL.md
+    python results/protocol_check.py [--runs_root DIR]   # -> results/protocol_check/MSL.md
     (needs the package importable: `pip install -e . --no-deps` once, or prefix `PYTHONPATH=.`)
 
 Per-entity figures are the runs' own result.json; pooled ones are recomputed with `evaluate_overall`
@@ -15,6 +15,7 @@ protocol's channels in the full MSL run are the runs a 3-channel CPU run would m
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from sensitive_hue import io
 from sensitive_hue.config import load_config
 from sensitive_hue.data.store import load_entity
+from sensitive_hue.gitinfo import git_commit
 from sensitive_hue.metrics import evaluate_overall
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,20 +44,24 @@ def _cells(m: dict) -> str:
                                          m["continuous"]["auc_pr"], m["continuous"]["vus_pr"]))
 
 
-
-
-
-def main() -> int:
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs_root", type=Path, default=ROOT,
+                        help="folder holding runs/ (default: this checkout; e.g. a clean worktree the runs came from)")
+    runs_root = parser.parse_args(argv).runs_root.resolve()
     cfg = load_config(ROOT / "config/star.yaml", "MSL")
+    commits = sorted({json.loads(io.read_bytes(runs_root / folder / "results.json")).get("commit") or "unknown"
+                      for folder in RUNS.values()})
     lines = ["# MSL: CPU protocol vs paper protocol (SensitiveMamba, seed 2025)", "",
              f"Channels {', '.join(ENTITIES)} (the shortest MSL channels, so the paper protocol fits a 2-core CPU). "
              "F1-PA and F1 use the oracle threshold (test labels), as in the main tables; **pooled** rows "
              "concatenate the channels, **mean** rows average the per-channel figures. Rebuild: "
-             "`python results/protocol_check.py`.", "",
+             f"`python results/protocol_check.py{'' if runs_root == ROOT else ' --runs_root <the runs checkout>'}`.", "",
+             f"Commit: runs at {', '.join(commits)}; table built at {git_commit() or 'unknown'}.", "",
              "| run | entity | F1-PA (oracle) | F1 (oracle) | PA%K AUC | AUC-PR | VUS-PR | fit s | epochs |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, folder in RUNS.items():
-        root, parts, fit = ROOT / folder, [], 0.0
+        root, parts, fit = runs_root / folder, [], 0.0
         for name in ENTITIES:
             summary = json.loads(io.read_bytes(root / name / "result.json"))
             fit += summary["timings"].get("fit_s", 0.0)
