@@ -53,8 +53,8 @@ def check_output_dir(folder: str | Path, flag: str = "--out_dir", below: str | N
 
 def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], training: bool) -> None:
     """The window fits every series and the VUS buffer the test series (the default 100 always passes); with
-    `training`, enough windows for validation and a full batch, and no more `steps_per_epoch` than windows
-    (settings that set an amount of work are bounded by the data)."""
+    `training`, enough windows for validation, no more `steps_per_epoch` than windows (settings that set an
+    amount of work are bounded by the data), and a warning when an entity has fewer windows than a batch."""
     for i, name in enumerate(names):
         shape = entity_meta(processed_dir, cfg.data_name, name)["shape"]
         if i == 0 and training:
@@ -86,10 +86,12 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
                               f"training windows of {label}: every epoch would see each window about "
                               f"{cfg.batch_size * cfg.steps_per_epoch // len(all_train)} times; set --set "
                               f"steps_per_epoch={len(all_train)} or less (null: one pass over the windows)")
-        if cfg.batch_size > len(all_train):
-            raise ConfigError(f"config key 'batch_size' is {cfg.batch_size}, more than the {len(all_train)} "
-                              f"training windows of {label} ({shape['train'][0]} rows, step_num_in "
-                              f"{cfg.step_num_in}, even at stride 1); set --batch_size {len(all_train)} or less")
-        if cfg.steps_per_epoch is None and cfg.batch_size > len(train_starts):
-            get_logger().warning(f"{label}: stride {cfg.stride} leaves {len(train_starts)} training "
-                                 f"windows, fewer than batch_size {cfg.batch_size}: one smaller batch per epoch")
+        # Like a DataLoader without drop_last: an entity with fewer windows than a batch trains on batches
+        # of all its windows (one tiny channel must not stop a whole benchmark run)
+        windows = all_train if cfg.steps_per_epoch is not None else train_starts
+        if cfg.batch_size > len(windows):
+            get_logger().warning(f"{label}: {len(windows)} training windows ({shape['train'][0]} rows, step_num_in "
+                                 f"{cfg.step_num_in}, stride {1 if cfg.steps_per_epoch is not None else cfg.stride}), "
+                                 f"fewer than batch_size {cfg.batch_size}: "
+                                 + ("every batch holds all of them" if cfg.steps_per_epoch is not None
+                                    else "one smaller batch per epoch"))

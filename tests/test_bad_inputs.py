@@ -224,8 +224,6 @@ MAIN = [
          "config key 'step_num_in' (section SMD) must be > 0, got -5"),
     Case("window longer than the processed series", "main", lambda w, t: _main(t, w, "--set", "step_num_in=400"),
          "window length 400 (config key step_num_in) is longer than the series (300 rows)"),
-    Case("batch size larger than the data", "main", lambda w, t: _main(t, w, "--batch_size", "5000"),
-         "config key 'batch_size' is 5000, more than the 180 training windows of SMD entity machine-1-1"),
     Case("--test without a trained model", "main", lambda w, t: _main(t, w, "--test"),
          f"no trained model for SMD entity {ENTITY} at out/SMD/{ENTITY}/model.pt; train first"),
     Case("checkpoint from another config", "main",
@@ -652,6 +650,25 @@ def test_single_class_labels_warn_in_the_run_summary_and_results(trained, tmp_pa
     assert [f"warning: {line}" for line in results["warnings"]] == warnings
     assert results["entities"]["machine-1-1"]["metrics"]["message"].startswith("no anomaly")
     assert not (tmp_path / "out" / "SMD" / ".lock").exists()
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ((), "89 training windows (300 rows, step_num_in 16, stride 2), fewer than batch_size 5000: "
+         "one smaller batch per epoch"),
+    (("--set", "steps_per_epoch=2"), "180 training windows (300 rows, step_num_in 16, stride 1), fewer than "
+                                     "batch_size 5000: every batch holds all of them"),
+])
+def test_batch_larger_than_an_entitys_windows_warns_and_trains_on_all_of_them(trained, tmp_path, capsys, extra,
+                                                                             expected):
+    """A tiny entity (SMAP D-12 has 17 stride-1 training windows) must not stop a benchmark run: like a
+    DataLoader without drop_last, its batches hold every window it has."""
+    capsys.readouterr()
+    argv = _main(trained, tmp_path, "--max_epoch", "1", "--batch_size", "5000", *extra, out=tmp_path / "out")
+    assert run_cli(main_cli.main, argv) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Warning" not in err and "error:" not in err, err
+    assert [line for line in _warning_lines(err) if "batch_size" in line] == [f"warning: SMD entity {ENTITY}: {expected}"]
+    assert (tmp_path / "out" / "SMD" / "results.json").exists()
 
 
 @pytest.mark.parametrize("labels, start, marked", [

@@ -117,3 +117,13 @@ def test_steps_per_epoch_draws_that_many_batches_and_every_window_before_repeats
     assert not np.array_equal(loader.order(), order)
     with pytest.raises(ValueError, match="shuffle"):
         WindowLoader(series, starts, window=5, batch_size=8, shuffle=False, steps=10)
+
+
+def test_steps_with_fewer_windows_than_a_batch_give_batches_of_every_window_once():
+    series = make_series(rows=40)
+    starts = window_starts(40, 5, 1)[:6]
+    batches = list(WindowLoader(series, starts, window=5, batch_size=64, shuffle=True, seed=1, steps=3))
+    assert [len(batch) for batch in batches] == [6, 6, 6]
+    for batch in batches:  # each batch: the 6 windows, each once
+        firsts = sorted(float(window[0, 0]) for window in batch)
+        assert firsts == sorted(float(series[start, 0]) for start in starts)

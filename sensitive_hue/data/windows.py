@@ -90,7 +90,8 @@ class WindowLoader:
     With `shuffle`, the order of an epoch is a pure function of (`seed`, epoch set by `set_epoch`),
     so a resumed run sees the same batches. With `steps` (shuffled loaders only), an epoch is that many
     batches drawn from `starts` (fresh permutations strung together, so every window is seen once
-    before any is seen twice), whatever the series length: a fixed training budget per entity.
+    before any is seen twice), whatever the series length: a fixed training budget per entity; a batch
+    then holds at most `len(starts)` windows, so no window appears twice in one batch.
     """
 
     def __init__(self, series: np.ndarray, starts: np.ndarray, window: int, batch_size: int, shuffle: bool,
@@ -108,6 +109,8 @@ class WindowLoader:
             raise ValueError(f"steps must be >= 1 and needs shuffle, got steps={steps}, shuffle={shuffle}")
         if steps is not None and starts.size == 0:
             raise ValueError("steps needs at least one window start")
+        if steps is not None:
+            batch_size = min(batch_size, len(starts))
         self.batch_size, self.shuffle, self.seed, self.steps = batch_size, shuffle, seed, steps
         self.epoch = 0
         self._offsets = np.arange(window, dtype=np.int64)
