@@ -10,7 +10,7 @@ and seed; controls alongside.
 
 Per-entity figures are the runs' own result.json; pooled ones are recomputed with `evaluate_overall`
 from the saved scores (entity seeds depend only on (seed, dataset, entity, detector), so the CPU
-protocol's channels in the full MSL run are the runs a 3-channel CPU run would make).
+protocol's channels in the full MSL run are the runs a CPU run of these channels alone would make).
 """
 
 from __future__ import annotations
