@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import train_state
-from .config import Config
+from .config import PYOD_PREFIX, Config
 from .data.windows import Split
 from .errors import CheckpointError, ConfigError
 from .scoring import network_point_scores
@@ -241,7 +241,7 @@ class PyODDetector(Detector):
     def __init__(self, cfg, f_in, device, seed):
         super().__init__(cfg, f_in, device, seed)
         self.name = cfg.model
-        self.kind = pyod_class(cfg.model.split(":", 1)[1])
+        self.kind = pyod_class(cfg.model[len(PYOD_PREFIX):])
         self.rows: Optional[np.ndarray] = None
         self.model = None
 
@@ -295,14 +295,14 @@ class PyODDetector(Detector):
 def check_pyod(cfg: Config, f_in: int) -> None:
     """For a pyod:<Name> model, ConfigError now (before any output is written) when the class does not
     exist or `pyod_params` does not fit it: a trial fit on 64 rows of noise."""
-    if cfg.model.startswith("pyod:"):
+    if cfg.model.startswith(PYOD_PREFIX):
         trial = PyODDetector(cfg, f_in, torch.device("cpu"), 0)
         trial._fit_rows(np.random.default_rng(0).normal(size=(64, f_in)).astype(np.float32))
 
 
 def build_detector(cfg: Config, f_in: int, device: torch.device, seed: int) -> Detector:
     """The detector named by `cfg.model`, untrained."""
-    if cfg.model.startswith("pyod:"):
+    if cfg.model.startswith(PYOD_PREFIX):
         return PyODDetector(cfg, f_in, device, seed)
     if cfg.model == "pca":
         return PCADetector(cfg, f_in, device, seed)

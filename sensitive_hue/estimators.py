@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import __version__, io, progress
-from .config import FIELDS, Config
+from .config import FIELDS, PYOD_PREFIX, Config
 from .data.preprocess import apply_scaler, fit_scaler
 from .data.windows import Split, holdout_blocks
 from .detectors import build_detector
@@ -464,7 +464,7 @@ class PyOD(BaseDetector):
 
     @property
     def model(self) -> str:  # type: ignore[override]
-        return f"pyod:{self.detector}"
+        return f"{PYOD_PREFIX}{self.detector}"
 
     def get_params(self, deep: bool = True) -> dict:
         return {"detector": self.detector, "pyod_params": dict(self.pyod_params), **super().get_params(deep)}
@@ -483,8 +483,8 @@ ESTIMATORS = {kind.model: kind for kind in (SensitiveMamba, SensitiveHUE, PCA, M
 
 
 def _kind(model: str, **kwargs: Any) -> BaseDetector:
-    if model.startswith("pyod:"):
-        return PyOD(model.split(":", 1)[1], **kwargs)
+    if model.startswith(PYOD_PREFIX):
+        return PyOD(model[len(PYOD_PREFIX):], **kwargs)
     return ESTIMATORS[model](**kwargs)
 
 

@@ -88,10 +88,9 @@ def check_entities(cfg: Config, processed_dir: str | Path, names: list[str], tra
                               f"steps_per_epoch={len(all_train)} or less (null: one pass over the windows)")
         # Like a DataLoader without drop_last: an entity with fewer windows than a batch trains on batches
         # of all its windows (one tiny channel must not stop a whole benchmark run)
-        windows = all_train if cfg.steps_per_epoch is not None else train_starts
+        stepped = cfg.steps_per_epoch is not None  # batches drawn from every stride-1 window
+        windows, stride = (all_train, 1) if stepped else (train_starts, cfg.stride)
         if cfg.batch_size > len(windows):
             get_logger().warning(f"{label}: {len(windows)} training windows ({shape['train'][0]} rows, step_num_in "
-                                 f"{cfg.step_num_in}, stride {1 if cfg.steps_per_epoch is not None else cfg.stride}), "
-                                 f"fewer than batch_size {cfg.batch_size}: "
-                                 + ("every batch holds all of them" if cfg.steps_per_epoch is not None
-                                    else "one smaller batch per epoch"))
+                                 f"{cfg.step_num_in}, stride {stride}), fewer than batch_size {cfg.batch_size}: "
+                                 + ("every batch holds all of them" if stepped else "one smaller batch per epoch"))

@@ -22,7 +22,7 @@ from typing import Optional
 
 from . import io
 from .cli import run_cli
-from .config import check_data_name
+from .config import PYOD_PREFIX, check_data_name
 from .errors import DataError
 from .gitinfo import git_commit
 
@@ -108,7 +108,7 @@ def _get(tree: dict, path: tuple[str, ...]) -> Optional[float]:
 
 def row_label(model: str, config: dict) -> str:
     """Detector name plus its ablations (cfg.contrastive / cfg.uncertainty off); controls have none."""
-    name = DETECTOR_NAMES.get(model) or (f"PyOD {model[5:]}" if model.startswith("pyod:") else model)
+    name = DETECTOR_NAMES.get(model) or (f"PyOD {model[len(PYOD_PREFIX):]}" if model.startswith(PYOD_PREFIX) else model)
     if model not in NETWORKS:
         return name
     off = [text for key, text in (("contrastive", "no contrastive"), ("uncertainty", "no uncertainty (MSE)"))
