@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     n_val = int(in_block.sum())
     rng = np.random.default_rng(0)
 
+    trained_at = json.loads(io.read_bytes(run / "results.json")).get("commit", "?")
     rows: list[tuple[str, int, dict, str]] = []
 
     def add(label: str, raw: np.ndarray) -> None:
@@ -108,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
     blocks = ", ".join(f"{a}-{b}" for a, b in estimator.val_blocks_)
     lines = [f"# Peer cross-check: where the validation-statistics gap comes from ({cfg.data_name})", "",
-             f"- Model: the cross-check run `{run}` (config/sensitivehue_swat.yaml, seed {estimator.seed_}), "
+             f"- Model: the cross-check run `{run}` (trained at {trained_at}; config/sensitivehue_swat.yaml, seed "
+             f"{estimator.seed_}), "
              "not retrained: only the per-feature median/IQR that normalise its raw scores change.",
              f"- Training series {len(data.train)} rows; held-out blocks (rows) {blocks}: {n_val} rows.",
              "- Peer anchor (its own code, validation statistics / test statistics): AUC-PR 82.4 / 91.2, "
