@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = ", ".join(f"{a}-{b}" for a, b in estimator.val_blocks_)
     lines = [f"# Peer cross-check: where the validation-statistics gap comes from ({cfg.data_name})", "",
              f"- Model: the cross-check run `{run}` (trained at {trained_at}; config/sensitivehue_swat.yaml, seed "
-             f"{estimator.seed_}), "
+             f"{cfg.seed}), "
              "not retrained: only the per-feature median/IQR that normalise its raw scores change.",
              f"- Training series {len(data.train)} rows; held-out blocks (rows) {blocks}: {n_val} rows.",
              "- Peer anchor (its own code, validation statistics / test statistics): AUC-PR 82.4 / 91.2, "
