@@ -1,21 +1,23 @@
-"""Where the peer cross-check's validation-statistics gap comes from (issue 15 item 8).
+"""How much a trained model's results depend on where its score statistics come from.
 
-The cross-check model (results/peer_check/SWaT.md) meets SensitiveHUE's own code with median/IQR fitted
-on the test scores, but not with statistics fitted on validation data (AUC-PR 72.1 vs the peer's 82.4).
-The two differ in what "validation" is: the peer fits on random stride-1 windows drawn from the whole
-training series (they overlap its training windows), we on `val_ratio` of it held out as a few contiguous
-blocks that no training window touches. This script re-scores the *same trained model* with the
-per-feature median/IQR fitted on different sets of training rows and reports the test metrics of each:
+Each per-feature raw score is normalised by the median and IQR of validation scores before the max over
+features. By default (`score_norm: validation`) they come from `val_ratio` of the training series held out
+as a few contiguous blocks that no training window touches; SensitiveHUE's own code fits them on random
+stride-1 windows drawn from the whole training series (which overlap its training windows). This script
+re-scores one trained model, *not retrained*, with the median/IQR fitted on different sets of training
+rows and reports the test metrics of each:
 
-- held-out blocks (the default; the run's own statistics, as a check that it reproduces the table),
+- held-out blocks (the default; the run's own statistics, as a check that it reproduces its table),
 - every training row (spread over the whole series, mostly rows the model trained on: like the peer),
 - training rows outside the blocks (in-sample only),
 - random subsets of the training rows as large as the blocks (spread out, mostly in-sample),
 - each fifth of the training series in turn (where in the series the statistics should come from),
 - the test scores themselves (score_norm test, the transductive reference).
 
-    python results/peer_validation.py --run /work/wt3/runs/peer-check/sensitive_hue/seed2022/SWaT \
-        --processed_dir /work/wt3/data/processed-51 --out results/peer_check/validation_stats.md
+    python results/validation_stats.py --run /work/wt3/runs/peer-check/sensitive_hue/seed2022/SWaT \
+        --processed_dir /work/wt3/data/processed-51 --out results/validation_stats/SWaT-peer_check.md
+    python results/validation_stats.py --run /work/wt/runs/cpu/sensitive_mamba/seed2025/SWaT \
+        --processed_dir data/processed --out results/validation_stats/SWaT-sensitive_mamba.md
 
 No label is used to fit anything: the labels only evaluate. Needs the package importable.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -62,14 +65,15 @@ def _dominant(stats: ScoreStats, test_raw: np.ndarray, labels: np.ndarray, names
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="the cross-check run folder (holds <entity>/model.pt)")
-    parser.add_argument("--processed_dir", required=True, help="processed data the run used (51 SWaT columns)")
+    parser.add_argument("--run", required=True, help="a run folder of main.py (holds <entity>/model.pt and results.json)")
+    parser.add_argument("--processed_dir", required=True, help="the processed data the run used")
     parser.add_argument("--entity", default="SWaT")
-    parser.add_argument("--out", default="results/peer_check/validation_stats.md")
+    parser.add_argument("--out", required=True, help="the table (.md; a .json beside it)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the table's header (repeatable)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    tic = time.time()
+    tic, commit = time.time(), git_commit()
     run = Path(args.run)
     estimator = BaseDetector.load(run / args.entity / "model.pt", device="cpu")
     cfg = estimator.config_
@@ -103,20 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     mean = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
     rows.append((f"random training rows, {RANDOM_DRAWS} draws as large as the blocks (mean)", n_val, mean, "-"))
     edges = np.linspace(0, len(data.train), FIFTHS + 1).astype(int)
-    for k in range(FIFTHS):  # which stretch of the series the statistics need (SWaT's sensors drift over its days)
+    for k in range(FIFTHS):  # which stretch of the series the statistics need (SWaT runs through several operating stretches)
         add(f"training rows {edges[k]}-{edges[k + 1]} (fifth {k + 1} of the series)", train_raw[edges[k]:edges[k + 1]])
     add("the unlabelled test scores (score_norm test, transductive)", test_raw)
 
     blocks = ", ".join(f"{a}-{b}" for a, b in estimator.val_blocks_)
-    lines = [f"# Peer cross-check: where the validation-statistics gap comes from ({cfg.data_name})", "",
-             f"- Model: the cross-check run `{run}` (trained at {trained_at}; config/sensitivehue_swat.yaml, seed "
-             f"{cfg.seed}), "
-             "not retrained: only the per-feature median/IQR that normalise its raw scores change.",
+    lines = [f"# Where the score statistics come from: {cfg.data_name}, {cfg.model}", "",
+             f"- Model: the run `{run}` (trained at {trained_at}, seed {cfg.seed}; its configuration is in its "
+             "results.json), not retrained: only the per-feature median/IQR that normalise its raw scores change.",
              f"- Training series {len(data.train)} rows; held-out blocks (rows) {blocks}: {n_val} rows.",
-             "- Peer anchor (its own code, validation statistics / test statistics): AUC-PR 82.4 / 91.2, "
-             "AUC-ROC 90.4 / 95.3, oracle F1 83.2 / 90.2, VUS-PR 70.0 / 90.7.",
-             f"- Built at {git_commit()} in {(time.time() - tic) / 60:.1f} min. Rebuild: `python results/peer_validation.py "
-             f"--run {args.run} --processed_dir {args.processed_dir} --out {args.out}`", "",
+             *(f"- {note}" for note in args.note),
+             f"- Built at {commit} in {(time.time() - tic) / 60:.1f} min. Rebuild: `python results/validation_stats.py "
+             f"{' '.join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))}`", "",
              "Test metrics (percent; oracle F1 chooses the threshold on the test labels, no point adjustment). "
              "'max-giving features' = the features that give the point score on most *normal* test points.", "",
              "| median/IQR fitted on | rows | AUC-PR | AUC-ROC | F1 oracle | VUS-PR | max-giving features (normal test points) |",
