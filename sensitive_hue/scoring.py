@@ -27,6 +27,7 @@ from .losses import pointwise_nll
 
 IQR_FLOOR_ABS = 1e-6  # IQR floor for features whose validation scores barely vary ...
 IQR_FLOOR_REL = 1e-3  # ... relative to the median IQR over features, so one flat feature cannot swamp the max
+LOG_PREC_CAP = 88.0  # float64 scores cap the log-precision just under exp()'s float32 overflow (88.72)
 
 
 def select_position(cfg: Config) -> int:
@@ -39,11 +40,32 @@ def _batches(series: np.ndarray, starts: np.ndarray, cfg: Config, desc: str):
     return progress.bar(loader, desc=desc, leave=False, unit="batch", min_steps=20)
 
 
+def scoring_nll(x: torch.Tensor, recon: torch.Tensor, log_prec: Optional[torch.Tensor]) -> torch.Tensor:
+    """`losses.pointwise_nll` as float64 scores that stay finite for any finite network output.
+
+    The float32 NLL overflows where a point lies far outside the training range: without instance
+    normalisation (`revin_denorm: none`) a test value 1,600 training stds out (MSL P-10) drives the
+    log-precision head to 127, and exp(127) is inf in float32 (0 * inf is NaN). Those entries alone are
+    recomputed in float64 with the log-precision capped at LOG_PREC_CAP, just under float32's own
+    limit, so every score that was finite stays bit for bit what it was, and a larger error still
+    gives a larger score. A NaN from the network itself stays NaN (and fails the entity loudly)."""
+    nll = pointwise_nll(x, recon, log_prec).double()
+    bad = ~torch.isfinite(nll)
+    if bad.any():
+        squared = (x[bad].double() - recon[bad].double()) ** 2
+        if log_prec is None:
+            nll[bad] = squared
+        else:
+            capped = log_prec[bad].double().clamp(max=LOG_PREC_CAP)
+            nll[bad] = squared * torch.exp(capped) - capped
+    return nll
+
+
 def _forward(model: torch.nn.Module, x: torch.Tensor, steps: slice) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-feature NLL and reconstruction (B, len(steps), F) at `steps` of each window; the network
-    still reads the whole window, but only those steps are decoded."""
+    """Per-feature NLL (float64) and reconstruction (B, len(steps), F) at `steps` of each window; the
+    network still reads the whole window, but only those steps are decoded."""
     recon, log_prec = model(x, decode_steps=steps)[:2]
-    return pointwise_nll(x[:, steps], recon, log_prec), recon
+    return scoring_nll(x[:, steps], recon, log_prec), recon
 
 
 def _fill(nll_out: np.ndarray, recon_out: Optional[np.ndarray], model: torch.nn.Module, batches, pos: int,

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sensitive_hue.errors import CheckpointError, ConfigError
-from sensitive_hue.scoring import (ScoreStats, ignored_dims, network_point_scores,
+from sensitive_hue.losses import pointwise_nll
+from sensitive_hue.scoring import (LOG_PREC_CAP, ScoreStats, ignored_dims, network_point_scores, scoring_nll,
                                    select_position)
 
 from pipeline_fixtures import tiny_config
@@ -86,3 +87,46 @@ def test_ignored_dims_follow_the_entity_index(tmp_path):
     assert ignored_dims(cfg, 1, 3) == ()
     with pytest.raises(ConfigError, match="score_ignore_dims"):
         ignored_dims(cfg, 8, 2)
+
+
+class ConfidentModel(torch.nn.Module):
+    """Reconstructs zeros with a log-precision that grows with |x|, like an unbounded head far outside the
+    training range (MSL P-10 without instance normalisation: log-precision 127 at a value 1,600 stds out)."""
+
+    def forward(self, x, mask=None, return_latent=False, decode_steps=None):
+        recon, log_prec = torch.zeros_like(x), x.abs() / 10
+        if decode_steps is not None:
+            recon, log_prec = recon[:, decode_steps], log_prec[:, decode_steps]
+        return recon, log_prec
+
+
+def test_scoring_nll_is_the_float32_nll_wherever_that_is_finite():
+    gen = torch.Generator().manual_seed(0)
+    x, recon = torch.randn(4, 8, 3, generator=gen) * 5, torch.randn(4, 8, 3, generator=gen)
+    log_prec = torch.randn(4, 8, 3, generator=gen) * 4
+    expected = pointwise_nll(x, recon, log_prec)
+    got = scoring_nll(x, recon, log_prec)
+    assert got.dtype == torch.float64
+    assert torch.equal(got, expected.double())  # bit for bit: earlier scores do not move
+    assert torch.equal(scoring_nll(x, recon, None), pointwise_nll(x, recon, None).double())
+
+
+def test_scoring_nll_stays_finite_and_ordered_where_float32_overflows():
+    x = torch.tensor([[[10.0], [20.0], [0.0], [1.0]]])
+    recon = torch.zeros_like(x)
+    log_prec = torch.tensor([[[127.0], [127.0], [200.0], [float("nan")]]])
+    assert not torch.isfinite(pointwise_nll(x, recon, log_prec)[0, :3]).any()  # inf, inf, and 0 * inf = NaN
+    got = scoring_nll(x, recon, log_prec)[0, :, 0]
+    assert torch.isfinite(got[:3]).all() and torch.isnan(got[3])  # a NaN from the network stays a NaN
+    assert got[0].item() == pytest.approx(100 * np.exp(LOG_PREC_CAP) - LOG_PREC_CAP)
+    assert got[1] > got[0]  # a larger error still scores higher
+    assert got[2].item() == -LOG_PREC_CAP
+
+
+def test_points_far_outside_the_training_range_get_finite_scores(tmp_path):
+    cfg, _ = tiny_config(tmp_path)
+    series = np.zeros((40, 2), dtype=np.float32)
+    series[20:23] = 1600.0  # log-precision 160: exp overflows float32
+    nll, _ = network_point_scores(ConfidentModel(), series, cfg, torch.device("cpu"))
+    assert np.isfinite(nll).all()
+    assert nll[20:23].min() > 1e40 and np.abs(nll[:15]).max() == 0
