@@ -18,7 +18,7 @@ import os
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Iterable, Literal, Optional, Union
 
 import yaml
 
@@ -127,6 +127,22 @@ class Config:
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 REQUIRED = tuple(name for name, f in FIELDS.items() if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+
+def stored_setting(stored: dict[str, Any], key: str) -> Any:
+    """`key`'s value in a stored config (a checkpoint's or training state's `to_dict`). A key the stored
+    config lacks was added to Config after it was written, with a default that keeps the earlier
+    behaviour (the rule for every new key), so it reads as that default."""
+    if key in stored or key in REQUIRED:
+        return stored.get(key)
+    field = FIELDS[key]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def changed_settings(stored: dict[str, Any], cfg: Config, keys: Optional[Iterable[str]] = None) -> list[str]:
+    """The keys (all of Config's, or `keys`) whose stored value differs from `cfg`'s."""
+    current = cfg.to_dict()
+    return [key for key in (current if keys is None else keys) if stored_setting(stored, key) != current[key]]
 _HINTS = typing.get_type_hints(Config)
 
 

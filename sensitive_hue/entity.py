@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import io, plots, train_state
-from .config import Config
+from .config import Config, changed_settings, stored_setting
 from .data.store import ProcessedEntity
 from .errors import CheckpointError
 from .estimators import CHECKPOINT_FORMAT, BaseDetector, entity_seed, estimator_for
@@ -181,11 +181,11 @@ def read_checkpoint(path: Path, cfg: Config) -> dict:
     if checkpoint["format"] != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {checkpoint['format']}, this version reads "
                               f"{CHECKPOINT_FORMAT}; retrain without --test")
-    stored, current = checkpoint["config"], cfg.to_dict()
-    for key in CHECKPOINT_KEYS:
-        if stored.get(key) != current[key]:
-            raise CheckpointError(f"{path}: trained with {key}={stored.get(key)!r}, the config now says "
-                                  f"{current[key]!r}; use the same config (or --model) or retrain without --test")
+    changed = changed_settings(checkpoint["config"], cfg, CHECKPOINT_KEYS)
+    if changed:
+        key = changed[0]
+        raise CheckpointError(f"{path}: trained with {key}={stored_setting(checkpoint['config'], key)!r}, the config "
+                              f"now says {cfg.to_dict()[key]!r}; use the same config (or --model) or retrain without --test")
     return checkpoint
 
 
@@ -207,11 +207,12 @@ def finished_entity(layout: Layout, name: str, cfg: Config) -> bool:
     a checkpoint of another config is a CheckpointError rather than a silent mix of settings."""
     if not (layout.result(name).is_file() and layout.checkpoint(name).is_file()):
         return False
-    stored, current = read_checkpoint(layout.checkpoint(name), cfg)["config"], cfg.to_dict()
-    changed = [key for key in current if key not in RESUME_FREE_KEYS and stored.get(key) != current[key]]
+    stored = read_checkpoint(layout.checkpoint(name), cfg)["config"]
+    changed = [key for key in changed_settings(stored, cfg) if key not in RESUME_FREE_KEYS]
     if changed:
-        raise CheckpointError(f"{layout.checkpoint(name)}: --resume found a run with other settings ({changed[0]}="
-                              f"{stored.get(changed[0])!r}, now {current[changed[0]]!r}); use another --out_dir")
+        key = changed[0]
+        raise CheckpointError(f"{layout.checkpoint(name)}: --resume found a run with other settings ({key}="
+                              f"{stored_setting(stored, key)!r}, now {cfg.to_dict()[key]!r}); use another --out_dir")
     return True
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import io
-from .config import Config
+from .config import Config, changed_settings, stored_setting
 from .data.windows import WindowLoader
 from .errors import CheckpointError
 from .training import TrainState
@@ -99,13 +99,12 @@ def read(path: Path, entity: str) -> dict:
 def check_config(saved: dict, path: Path, cfg: Config, free_keys: tuple[str, ...]) -> None:
     """CheckpointError when `saved` was trained with other settings (keys outside `free_keys`), since
     continuing it would silently mix two configurations."""
-    current = cfg.to_dict()
-    changed = [key for key in current if key not in free_keys and saved["config"].get(key) != current[key]]
+    changed = [key for key in changed_settings(saved["config"], cfg) if key not in free_keys]
     if changed:
         key = changed[0]
         raise CheckpointError(f"{path}: --resume found an interrupted run with other settings ({key}="
-                              f"{saved['config'].get(key)!r}, now {current[key]!r}); use the same settings or "
-                              "another --out_dir")
+                              f"{stored_setting(saved['config'], key)!r}, now {cfg.to_dict()[key]!r}); use the same "
+                              "settings or another --out_dir")
 
 
 def matches(saved: dict, *, entity: str, seed: int, f_in: int, data_sha256: str) -> bool:

@@ -190,3 +190,14 @@ def test_config_path_that_is_no_file(tmp_path):
     loop.symlink_to(loop)
     with pytest.raises(ConfigError, match="loop.yaml: is a symbolic-link loop"):
         load_config(STAR, "MSL", overlays=(loop,))
+
+
+def test_a_stored_config_without_a_later_key_reads_as_its_default():
+    from sensitive_hue.config import changed_settings, stored_setting
+
+    cfg = load_config(STAR, "MSL")
+    older = {key: value for key, value in cfg.to_dict().items() if key != "pyod_params"}
+    assert stored_setting(older, "pyod_params") == {}
+    assert changed_settings(older, cfg) == []
+    assert changed_settings({**older, "max_epoch": cfg.max_epoch + 1}, cfg) == ["max_epoch"]
+    assert changed_settings({**older, "pyod_params": {"n": 1}}, cfg, ["pyod_params"]) == ["pyod_params"]

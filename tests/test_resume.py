@@ -38,3 +38,22 @@ def test_resume_keeps_finished_entities_and_matches_a_fresh_run(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "max_epoch=2, now 1" in err and err.count("\n") == 1
     assert kept.stat().st_mtime_ns == before
+
+
+def test_resume_reads_a_checkpoint_written_before_a_config_key_existed(tmp_path):
+    """A run of an older version (its stored config lacks a key added since, here `pyod_params`) resumes:
+    the missing key reads as its default, which keeps the older behaviour."""
+    import torch
+
+    _, config = tiny_config(tmp_path)
+    processed = tmp_path / "processed"
+    write_dataset(processed, "SMD", [synthetic_entity(name, i) for i, name in enumerate(ENTITIES)])
+    out = tmp_path / "out"
+    assert run_main(config, processed, out, "--no_plots", "--entities", ENTITIES[0]) == 0
+    kept = out / "SMD" / ENTITIES[0] / "model.pt"
+    checkpoint = torch.load(kept, weights_only=True)
+    del checkpoint["config"]["pyod_params"]
+    torch.save(checkpoint, kept)
+    before = kept.stat().st_mtime_ns
+    assert run_main(config, processed, out, "--no_plots", "--resume") == 0
+    assert kept.stat().st_mtime_ns == before  # kept, not retrained
