@@ -24,6 +24,7 @@ from .config import Config
 from .data.windows import WindowLoader, window_starts
 from .errors import CheckpointError, ConfigError
 from .losses import pointwise_nll
+from .metrics.checks import SCORE_LIMIT
 
 IQR_FLOOR_ABS = 1e-6  # IQR floor for features whose validation scores barely vary ...
 IQR_FLOOR_REL = 1e-3  # ... relative to the median IQR over features, so one flat feature cannot swamp the max
@@ -131,8 +132,10 @@ class ScoreStats:
         return cls(median=median, iqr=np.maximum(iqr, floor), ignore_dims=tuple(ignore_dims))
 
     def contributions(self, raw: np.ndarray) -> np.ndarray:
-        """Normalised per-feature scores (T, F); ignored dims are kept here (for plots) but not in `combine`."""
-        return (raw - self.median) / self.iqr
+        """Normalised per-feature scores (T, F); ignored dims are kept here (for plots) but not in `combine`.
+        Clipped to +-SCORE_LIMIT, the range every metric takes (a no-op but for points so far off the
+        validation scale, e.g. 1e40 from a log-precision that extrapolates, that they tie at the top)."""
+        return np.clip((raw - self.median) / self.iqr, -SCORE_LIMIT, SCORE_LIMIT)
 
     def combine(self, contributions: np.ndarray) -> np.ndarray:
         """Point scores (T,): the max over the features that count."""

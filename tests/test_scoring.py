@@ -8,6 +8,7 @@ import torch
 
 from sensitive_hue.errors import CheckpointError, ConfigError
 from sensitive_hue.losses import pointwise_nll
+from sensitive_hue.metrics.checks import SCORE_LIMIT, check_values
 from sensitive_hue.scoring import (LOG_PREC_CAP, ScoreStats, ignored_dims, network_point_scores, scoring_nll,
                                    select_position)
 
@@ -130,3 +131,7 @@ def test_points_far_outside_the_training_range_get_finite_scores(tmp_path):
     nll, _ = network_point_scores(ConfidentModel(), series, cfg, torch.device("cpu"))
     assert np.isfinite(nll).all()
     assert nll[20:23].min() > 1e40 and np.abs(nll[:15]).max() == 0
+    stats = ScoreStats.fit(nll[:15] + np.linspace(0, 1, 15)[:, None])  # validation scale ~1
+    scores = stats.combine(stats.contributions(nll))
+    assert check_values(scores) is not None  # within the range every metric takes ...
+    assert scores[20:23].min() == SCORE_LIMIT and scores[:15].max() < 10  # ... the far points tie at its top
