@@ -47,15 +47,14 @@ RANDOM_DRAWS = 5
 FIFTHS = 5
 
 
-def _metrics(stats: ScoreStats, test_raw: np.ndarray, labels: np.ndarray) -> dict:
-    scores = stats.combine(stats.contributions(test_raw))
+def _metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
     return {"auc_pr": auc_pr(scores, labels), "auc_roc": auc_roc(scores, labels),
             "f1": best_f1(scores, labels)["f1"], "vus_pr": vus(scores, labels)["vus_pr"]}
 
 
-def _dominant(stats: ScoreStats, test_raw: np.ndarray, labels: np.ndarray, names: list[str], top: int = 3) -> str:
+def _dominant(stats: ScoreStats, contributions: np.ndarray, labels: np.ndarray, names: list[str], top: int = 3) -> str:
     """The features that most often give the max on normal test points (where false alarms come from)."""
-    contributions = stats.contributions(test_raw)[labels == 0]
+    contributions = contributions[labels == 0]
     keep = np.setdiff1d(np.arange(contributions.shape[1]), stats.ignore_dims)
     winners = keep[contributions[:, keep].argmax(axis=1)]
     counts = np.bincount(winners, minlength=contributions.shape[1])
@@ -94,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def add(label: str, raw: np.ndarray) -> None:
         stats = ScoreStats.fit(raw, ignore)
-        rows.append((label, len(raw), _metrics(stats, test_raw, labels), _dominant(stats, test_raw, labels, names)))
+        contributions = stats.contributions(test_raw)
+        rows.append((label, len(raw), _metrics(stats.combine(contributions), labels),
+                     _dominant(stats, contributions, labels, names)))
 
     add("held-out blocks, as stored in the run (default)", estimator.val_raw_)
     add("held-out blocks, re-scored here", train_raw[in_block])
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     draws = []
     for _ in range(RANDOM_DRAWS):
         pick = np.sort(rng.choice(len(data.train), size=n_val, replace=False))
-        draws.append(_metrics(ScoreStats.fit(train_raw[pick], ignore), test_raw, labels))
+        stats = ScoreStats.fit(train_raw[pick], ignore)
+        draws.append(_metrics(stats.combine(stats.contributions(test_raw)), labels))
     mean = {k: float(np.mean([d[k] for d in draws])) for k in draws[0]}
     rows.append((f"random training rows, {RANDOM_DRAWS} draws as large as the blocks (mean)", n_val, mean, "-"))
     edges = np.linspace(0, len(data.train), FIFTHS + 1).astype(int)

@@ -53,12 +53,8 @@ def scoring_nll(x: torch.Tensor, recon: torch.Tensor, log_prec: Optional[torch.T
     nll = pointwise_nll(x, recon, log_prec).double()
     bad = ~torch.isfinite(nll)
     if bad.any():
-        squared = (x[bad].double() - recon[bad].double()) ** 2
-        if log_prec is None:
-            nll[bad] = squared
-        else:
-            capped = log_prec[bad].double().clamp(max=LOG_PREC_CAP)
-            nll[bad] = squared * torch.exp(capped) - capped
+        capped = None if log_prec is None else log_prec[bad].double().clamp(max=LOG_PREC_CAP)
+        nll[bad] = pointwise_nll(x[bad].double(), recon[bad].double(), capped)
     return nll
 
 
