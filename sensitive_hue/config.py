@@ -105,12 +105,23 @@ class Config:
     def __post_init__(self) -> None:
         _check_values(self)
 
+    def describe_key(self, name: str) -> str:
+        """"config key 'lr' (section shared of config/star.yaml)": the key and where its value came from
+        (a file's section, the command line, an estimator's parameters), for error messages."""
+        origins = self.__dict__.get("_origins")
+        if origins is None:  # built directly, not by load_config / from_dict / replace
+            origin = f"section {self.data_name}"
+        else:
+            origin = f"section {origins[name]}" if name in origins else "default"
+        return f"config key '{name}' ({origin})"
+
     def replace(self, **changes: Any) -> "Config":
         """A copy with `changes` applied and validated (keys checked like YAML keys)."""
         section = changes.pop("_section", "override")
         values = dataclasses.asdict(self)
         values.update(_coerce_section(changes, section))
-        return _build(values, section)
+        origins = {**self.__dict__.get("_origins", {}), **dict.fromkeys(changes, section)}
+        return _build(values, section, origins)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples as lists, dict keys as strings)."""
@@ -122,7 +133,7 @@ class Config:
     def from_dict(cls, values: dict[str, Any], section: str = "stored config") -> "Config":
         """Build from plain values (`to_dict` output stored in a checkpoint, or an estimator's
         parameters), every key checked as YAML keys are; `section` names their origin in errors."""
-        return _build(_coerce_section(dict(values), section), section)
+        return _build(_coerce_section(dict(values), section), section, dict.fromkeys(values, section))
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -150,19 +161,19 @@ def _positive(cfg: Config, *names: str) -> None:
     for name in names:
         value = getattr(cfg, name)
         if value is not None and value <= 0:
-            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be > 0, got {value}")
+            raise ConfigError(f"{cfg.describe_key(name)} must be > 0, got {value}")
 
 
 INT64_MAX = 2**63 - 1
 
 
-def _check_number(value: Any, key: str, section: str) -> None:
-    """ConfigError unless `value` (an int or float) is finite and fits in 64 bits (what torch and numpy take)."""
+def _check_number(value: Any, what: str) -> None:
+    """ConfigError unless `value` (an int or float) is finite and fits in 64 bits (what torch and numpy take);
+    `what` names the key and its origin."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"config key '{key}' (section {section}) must be a finite number, got {value}")
+        raise ConfigError(f"{what} must be a finite number, got {value}")
     if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX <= value <= INT64_MAX:
-        raise ConfigError(f"config key '{key}' (section {section}) is {value}, beyond the 64-bit integer range; "
-                          "use a smaller value")
+        raise ConfigError(f"{what} is {value}, beyond the 64-bit integer range; use a smaller value")
 
 
 def _numbers(value: Any) -> list:
@@ -179,7 +190,7 @@ def _check_values(cfg: Config) -> None:
     (nan passes `value <= 0`), then each key's own range."""
     for name in FIELDS:
         for number in _numbers(getattr(cfg, name)):
-            _check_number(number, name, cfg.data_name)
+            _check_number(number, cfg.describe_key(name))
     _positive(cfg, "f_in", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state", "d_conv",
               "expand", "step_num_in", "stride", "batch_size", "max_epoch", "patience", "lr", "lr_step_size",
               "temperature", "temporal_unit", "score_batch_size", "vus_buffer", "workers", "cpus_per_job",
@@ -187,27 +198,27 @@ def _check_values(cfg: Config) -> None:
     for name in ("val_ratio", "pot_risk", "pot_level", "val_quantile", "pca_variance", "lr_gamma"):
         value = getattr(cfg, name)
         if not 0.0 < value < 1.0 and not (name in ("pca_variance", "lr_gamma") and value == 1.0):
-            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be in (0, 1), got {value}")
+            raise ConfigError(f"{cfg.describe_key(name)} must be in (0, 1), got {value}")
     for name in ("dropout", "beta"):
         value = getattr(cfg, name)
         if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be in [0, 1], got {value}")
+            raise ConfigError(f"{cfg.describe_key(name)} must be in [0, 1], got {value}")
     for name in ("alpha", "gamma", "gpus_per_job"):
         if getattr(cfg, name) < 0:
-            raise ConfigError(f"config key '{name}' (section {cfg.data_name}) must be >= 0, got {getattr(cfg, name)}")
+            raise ConfigError(f"{cfg.describe_key(name)} must be >= 0, got {getattr(cfg, name)}")
     if cfg.num_threads < 0:
-        raise ConfigError(f"config key 'num_threads' (section {cfg.data_name}) must be >= 0, got {cfg.num_threads}")
+        raise ConfigError(f"{cfg.describe_key('num_threads')} must be >= 0, got {cfg.num_threads}")
     if cfg.entities is not None and (not cfg.entities or not all(str(name).strip() for name in cfg.entities)):
-        raise ConfigError(f"config key 'entities' (section {cfg.data_name}) holds an empty list or name, got "
+        raise ConfigError(f"{cfg.describe_key('entities')} holds an empty list or name, got "
                           f"{list(cfg.entities)}; list entity names, or null for every entity (range)")
     if cfg.range is not None and not 1 <= cfg.range[0] <= cfg.range[1]:
-        raise ConfigError(f"config key 'range' (section {cfg.data_name}) must be [first, last] with 1 <= first <= last, got {list(cfg.range)}")
-    check_model(cfg.model, f"config key 'model' (section {cfg.data_name})")
+        raise ConfigError(f"{cfg.describe_key('range')} must be [first, last] with 1 <= first <= last, got {list(cfg.range)}")
+    check_model(cfg.model, cfg.describe_key('model'))
     if cfg.pyod_params and not cfg.model.startswith(PYOD_PREFIX):
-        raise ConfigError(f"config key 'pyod_params' (section {cfg.data_name}) is set but model is {cfg.model!r}; "
+        raise ConfigError(f"{cfg.describe_key('pyod_params')} is set but model is {cfg.model!r}; "
                           "it only applies to model: pyod:<Name>")
     if cfg.model == "sensitive_hue" and cfg.dim_model % cfg.head_num:
-        raise ConfigError(f"config key 'head_num' (section {cfg.data_name}): dim_model {cfg.dim_model} is not divisible by head_num {cfg.head_num}")
+        raise ConfigError(f"{cfg.describe_key('head_num')}: dim_model {cfg.dim_model} is not divisible by head_num {cfg.head_num}")
 
 
 def check_model(name: str, where: str = "--model") -> str:
@@ -282,12 +293,12 @@ def _coerce(value: Any, hint: Any, key: str, section: str) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail()
-        _check_number(value, key, section)
+        _check_number(value, f"config key '{key}' (section {section})")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail()
-        _check_number(value, key, section)
+        _check_number(value, f"config key '{key}' (section {section})")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -311,11 +322,16 @@ def _coerce_section(values: dict[str, Any], section: str) -> dict[str, Any]:
     return out
 
 
-def _build(values: dict[str, Any], section: str) -> Config:
+def _build(values: dict[str, Any], section: str, origins: dict[str, str]) -> Config:
+    """A validated Config from `values`; `origins` (key -> the section it came from) is attached before
+    `__init__`, so that the range checks of `__post_init__` already name where a bad value came from."""
     missing = [name for name in REQUIRED if name not in values]
     if missing:
         raise ConfigError(f"missing required config key '{missing[0]}' in section {section} (required in every dataset section: {', '.join(REQUIRED)})")
-    return Config(**values)
+    cfg = Config.__new__(Config)
+    object.__setattr__(cfg, "_origins", origins)
+    cfg.__init__(**values)
+    return cfg
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -420,14 +436,18 @@ def load_config(path: str | os.PathLike, data_name: str, overlays: tuple[str | o
     """
     check_data_name(data_name)
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for source in (path, *overlays):
         document = read_yaml(source)
         if source == path and data_name not in document:
             raise ConfigError(f"config file {path} has no section '{data_name}'; add one (see config/star.yaml)")
         for section in (SHARED, data_name):
-            values.update(_coerce_section(document.get(section) or {}, f"{section} of {source}"))
+            given = document.get(section) or {}
+            values.update(_coerce_section(given, f"{section} of {source}"))
+            origins.update(dict.fromkeys(given, f"{section} of {source}"))
     if overrides:
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(_coerce_section(given, "command line"))
+        origins.update(dict.fromkeys(given, "command line"))
     values["data_name"] = data_name
-    return _build(values, f"{data_name} of {path}")
+    return _build(values, f"{data_name} of {path}", origins)

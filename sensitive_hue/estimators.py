@@ -476,7 +476,7 @@ class PyOD(BaseDetector):
         return super().set_params(**params)
 
     def make_config(self, n_features: int) -> Config:
-        return super().make_config(n_features).replace(pyod_params=self.pyod_params)
+        return super().make_config(n_features).replace(pyod_params=self.pyod_params, _section=f"{type(self).__name__} parameters")
 
 
 ESTIMATORS = {kind.model: kind for kind in (SensitiveMamba, SensitiveHUE, PCA, MaxZ, RandomScores)}

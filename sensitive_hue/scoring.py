@@ -103,10 +103,10 @@ def ignored_dims(cfg: Config, entity_index: int, n_features: int) -> tuple[int, 
     dims = tuple(sorted(set(cfg.score_ignore_dims.get(entity_index, ()))))
     bad = [d for d in dims if not 0 <= d < n_features]
     if bad:
-        raise ConfigError(f"config key 'score_ignore_dims' (section {cfg.data_name}): entity {entity_index} lists "
+        raise ConfigError(f"{cfg.describe_key('score_ignore_dims')}: entity {entity_index} lists "
                           f"dims {bad}, outside 0..{n_features - 1}")
     if len(dims) == n_features:
-        raise ConfigError(f"config key 'score_ignore_dims' (section {cfg.data_name}): entity {entity_index} "
+        raise ConfigError(f"{cfg.describe_key('score_ignore_dims')}: entity {entity_index} "
                           "ignores every feature; leave at least one")
     return dims
 

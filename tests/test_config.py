@@ -201,3 +201,34 @@ def test_a_stored_config_without_a_later_key_reads_as_its_default():
     assert changed_settings(older, cfg) == []
     assert changed_settings({**older, "max_epoch": cfg.max_epoch + 1}, cfg) == ["max_epoch"]
     assert changed_settings({**older, "pyod_params": {"n": 1}}, cfg, ["pyod_params"]) == ["pyod_params"]
+
+
+def test_range_errors_name_where_the_bad_value_came_from(tmp_path):
+    """The range checks run after merging; each error names the file section, flag or parameters that set
+    the key, not the dataset's section (`--set val_blocks=0` once read "section demo")."""
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text("MSL:\n  val_ratio: 1.5\n")
+    with pytest.raises(ConfigError, match=r"^config key 'val_blocks' \(section command line\) must be > 0"):
+        load_config(STAR, "demo", overrides={"val_blocks": 0})
+    with pytest.raises(ConfigError, match=rf"^config key 'val_ratio' \(section MSL of {overlay}\) must be in \(0, 1\)"):
+        load_config(STAR, "MSL", overlays=(overlay,))
+    with pytest.raises(ConfigError, match=r"^config key 'dropout' \(section override\) must be in \[0, 1\]"):
+        load_config(STAR, "MSL").replace(dropout=2.0)
+    with pytest.raises(ConfigError, match=r"^config key 'lr' \(section my parameters\) must be > 0"):
+        Config.from_dict({**load_config(STAR, "MSL").to_dict(), "lr": -1.0}, "my parameters")
+
+
+def test_describe_key_follows_the_merge_and_survives_copies():
+    import pickle
+    cfg = load_config(STAR, "MSL", overrides={"lr": 0.01})
+    assert cfg.describe_key("lr") == "config key 'lr' (section command line)"
+    assert cfg.describe_key("seed") == f"config key 'seed' (section shared of {STAR})"
+    assert cfg.describe_key("f_in") == f"config key 'f_in' (section MSL of {STAR})"
+    assert cfg.describe_key("vus_buffer") == "config key 'vus_buffer' (default)"
+    changed = cfg.replace(seed=3, _section="--seed")
+    assert changed.describe_key("seed") == "config key 'seed' (section --seed)"
+    assert changed.describe_key("lr") == cfg.describe_key("lr")
+    assert pickle.loads(pickle.dumps(changed)).describe_key("seed") == changed.describe_key("seed")  # Ray jobs
+    assert changed == pickle.loads(pickle.dumps(changed))
+    direct = Config(**dataclasses.asdict(cfg))
+    assert direct == cfg and direct.describe_key("lr") == "config key 'lr' (section MSL)"

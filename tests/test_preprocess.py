@@ -170,7 +170,7 @@ def test_csv_entity_name_columns_and_labels(tmp_path):
      r"51 columns, 48 after dropping ignore_dims \[5, 10, 28\].*'f_in'.*set f_in: 48"),
     ("SWaT", {"ignore_dims": [5, 51]}, ConfigError, r"'ignore_dims'.*\[51\].*51 columns"),
     ("SWaT", {"step_num_in": 35}, DataError, r"test series has 30 rows, fewer than the window length step_num_in=35"),
-    ("SMAP", {"f_in": 55}, ConfigError, r"SMAP entity P-1 .*25 columns.*'f_in' \(section SMAP\) is 55"),
+    ("SMAP", {"f_in": 55}, ConfigError, r"SMAP entity P-1 .*25 columns.*'f_in' \(section override\) is 55"),
 ])
 def test_config_mismatch_is_an_error_and_writes_nothing(tmp_path, dataset, overrides, error, pattern):
     write_swat(tmp_path / "raw")

@@ -88,9 +88,9 @@ def test_select_without_range_takes_everything():
     (["E-11"], {}, DataError, r"--entities: unknown entity 'E-11'; valid names or 1-based indices: E-1, E-2"),
     (["11"], {}, DataError, r"--entities: entity index 11 is out of range; valid: 1-10"),
     (["0"], {}, DataError, r"entity index 0 is out of range"),
-    (None, {"entities": ["nope"]}, DataError, r"config key 'entities' \(section SMD\): unknown entity 'nope'"),
-    (None, {"range": [1, 28]}, ConfigError, r"'range' \(section SMD\) is \[1, 28\] but SMD has 10 entities"),
-    (None, {"ignore_entities": [12]}, ConfigError, r"'ignore_entities' \(section SMD\) has 12, outside 1-10"),
+    (None, {"entities": ["nope"]}, DataError, r"config key 'entities' \(section override\): unknown entity 'nope'"),
+    (None, {"range": [1, 28]}, ConfigError, r"'range' \(section override\) is \[1, 28\] but SMD has 10 entities"),
+    (None, {"ignore_entities": [12]}, ConfigError, r"'ignore_entities' \(section override\) has 12, outside 1-10"),
     (None, {"range": [2, 2], "ignore_entities": [2]}, ConfigError, r"select no entity"),
 ])
 def test_select_entities_errors(requested, overrides, error, pattern):

@@ -65,12 +65,12 @@ def prepare_entity(cfg: Config, raw: RawEntity) -> ProcessedEntity:
     columns = raw.train.shape[1]
     bad_dims = [d for d in cfg.ignore_dims if not 0 <= d < columns]
     if bad_dims:
-        raise ConfigError(f"config key 'ignore_dims' (section {cfg.data_name}) has {bad_dims} but {where} has "
+        raise ConfigError(f"{cfg.describe_key('ignore_dims')} has {bad_dims} but {where} has "
                           f"{columns} columns (0-based indices 0-{columns - 1}); fix ignore_dims")
     keep = [c for c in range(columns) if c not in cfg.ignore_dims]
     if cfg.f_in is not None and len(keep) != cfg.f_in:
         raise ConfigError(f"{where} has {columns} columns, {len(keep)} after dropping ignore_dims "
-                          f"{list(cfg.ignore_dims)}, but config key 'f_in' (section {cfg.data_name}) is {cfg.f_in}; "
+                          f"{list(cfg.ignore_dims)}, but {cfg.describe_key('f_in')} is {cfg.f_in}; "
                           f"set f_in: {len(keep)} or fix ignore_dims")
     for part, array in (("train", raw.train), ("test", raw.test)):
         if array.shape[0] < cfg.step_num_in:

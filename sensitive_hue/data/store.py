@@ -167,22 +167,22 @@ def select_entities(cfg: Config, available: list[str], requested: list[str] | No
     if requested:
         chosen = {_resolve(item, available, "--entities") for item in requested}
     elif cfg.entities:
-        what = f"config key 'entities' (section {cfg.data_name})"
+        what = cfg.describe_key('entities')
         chosen = {_resolve(item, available, what) for item in cfg.entities}
     elif not use_range:
         chosen = set(available)
     else:
         first, last = cfg.range if cfg.range is not None else (1, len(available))
         if last > len(available):
-            raise ConfigError(f"config key 'range' (section {cfg.data_name}) is [{first}, {last}] but {cfg.data_name} "
+            raise ConfigError(f"{cfg.describe_key('range')} is [{first}, {last}] but {cfg.data_name} "
                               f"has {len(available)} entities; set range to at most [1, {len(available)}] or null")
         for position in cfg.ignore_entities:
             if not 1 <= position <= len(available):
-                raise ConfigError(f"config key 'ignore_entities' (section {cfg.data_name}) has {position}, outside "
+                raise ConfigError(f"{cfg.describe_key('ignore_entities')} has {position}, outside "
                                   f"1-{len(available)}; fix or remove it")
         chosen = {available[i - 1] for i in range(first, last + 1) if i not in cfg.ignore_entities}
     selected = [name for name in available if name in chosen]
     if not selected:
-        raise ConfigError(f"config keys 'range'/'ignore_entities' (section {cfg.data_name}) select no entity; "
+        raise ConfigError(f"{cfg.describe_key('range')} and {cfg.describe_key('ignore_entities')} select no entity; "
                           "widen range or shorten ignore_entities")
     return selected
