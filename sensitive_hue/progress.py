@@ -1,7 +1,7 @@
 """Progress bars, off unless the caller turns them on: library code never draws on a terminal by itself.
 
-The CLIs call `enable()`; a Python user passes `verbose=True` to an estimator, which turns them on for
-that call only (`shown(True)`). When on, a bar is drawn only on a terminal (tqdm's `disable=None`), so
+The CLIs run inside `shown(True)` (`cli.run_cli`); a Python user passes `verbose=True` to an estimator,
+which turns them on for that call only. When on, a bar is drawn only on a terminal (tqdm's `disable=None`), so
 log files get plain lines. Work shorter than `min_steps` draws no bar.
 """
 
@@ -18,11 +18,6 @@ _enabled: ContextVar[bool] = ContextVar("sensitive_hue_progress", default=False)
 def enabled() -> bool:
     """Whether bars are on in this context."""
     return _enabled.get()
-
-
-def enable(on: bool = True) -> None:
-    """Turn progress bars on (or off) for the rest of this context (the CLIs call it once)."""
-    _enabled.set(on)
 
 
 @contextlib.contextmanager
