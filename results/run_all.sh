@@ -6,7 +6,8 @@
 #   DATASETS="MSL" SEEDS="2025 1 2" bash results/run_all.sh
 #   DATASETS=SWaT DETECTORS= ABLATIONS="revin_stored revin_none no_contrastive no_uncertainty score_test" bash results/run_all.sh
 #     ablations of SensitiveMamba: revin_stored / revin_none (--set revin_denorm=...), no_contrastive,
-#     no_uncertainty, and score_test: the seed's trained models re-scored with score_norm=test (--test, no training)
+#     no_uncertainty, and score_test / score_topk / score_mean: the seed's trained models re-scored (--test, no
+#     training) with score_norm=test, score_combine=topk or score_combine=mean
 #   PROTOCOL=paper OVERLAY= bash results/run_all.sh   # the paper protocol (stride 1, 25 epochs): GPU
 #   PROTOCOL=cpu-smd-all SMD_ENTITIES=all DATASETS=SMD WORKERS=2 bash results/run_all.sh   # every SMD machine present, 2 Ray jobs
 #
@@ -28,7 +29,8 @@ RAW_DIR=${RAW_DIR:-../shared/datasets}
 DATASETS=${DATASETS:-"MSL SMD SMAP SWaT"}
 SEEDS=${SEEDS:-2025}
 DETECTORS=${DETECTORS-"pca maxz random sensitive_mamba sensitive_hue"}
-ABLATIONS=${ABLATIONS:-}              # e.g. "revin_stored no_contrastive" (SensitiveMamba only; see the header)
+ABLATIONS=${ABLATIONS:-}              # e.g. "revin_stored no_contrastive" (see the header)
+ABLATED=${ABLATED:-sensitive_mamba}   # the detectors ABLATIONS apply to (the score_* ones suit any detector, e.g. "sensitive_mamba pca")
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
 SMD_ENTITIES=${SMD_ENTITIES:-all}     # "all": every machine present; or e.g. TranAD's "machine-1-1 machine-2-1 machine-3-2 machine-3-7"
@@ -54,14 +56,17 @@ run_one() {  # dataset detector ablation seed
     case $ablation in
       revin_stored) flags+=(--set revin_denorm=stored) ;;
       revin_none) flags+=(--set revin_denorm=none) ;;
-      score_test)  # no training: a copy of the seed's trained models, re-scored with test-fitted median/IQR
+      score_test|score_topk|score_mean)  # no training: a copy of the seed's trained models, re-scored
         local trained="$ROOT/$model/seed$seed/$data"
         [ -f "$trained/results.json" ] || { echo "skip $name seed $seed: train $trained first" >&2; return; }
         if [ ! -f "$ROOT/$name/seed$seed/$data/results.json" ]; then
           mkdir -p "$ROOT/$name/seed$seed"; rm -rf "$ROOT/$name/seed$seed/$data"; cp -r "$trained" "$ROOT/$name/seed$seed/$data"
           rm -f "$ROOT/$name/seed$seed/$data/results.json"
         fi
-        flags+=(--test --set score_norm=test) ;;
+        case $ablation in
+          score_test) flags+=(--test --set score_norm=test) ;;  # median/IQR fitted on the unlabelled test scores
+          *) flags+=(--test --set "score_combine=${ablation#score_}") ;;  # features combined by top-k mean / mean
+        esac ;;
       *) flags+=("--$ablation") ;;
     esac
   fi
@@ -73,15 +78,19 @@ run_one() {  # dataset detector ablation seed
   if [ -f "$out/$data/results.json" ]; then echo "skip $out/$data (results.json exists)"; return; fi
   echo "run  $out/$data"
   local tic=$SECONDS
-  nice -n "$NICE" "$PY" main.py --config_path config/star.yaml --data_name "$data" --model "$model" --seed "$seed" \
-    --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots $([[ " ${flags[*]} " == *" --test "* ]] || echo --resume) "${flags[@]}"
+  local training=(--seed "$seed" --resume)  # --test re-scores saved models: their seed is in the checkpoint
+  [[ " ${flags[*]} " == *" --test "* ]] && training=()
+  nice -n "$NICE" "$PY" main.py --config_path config/star.yaml --data_name "$data" --model "$model" "${training[@]}" \
+    --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots "${flags[@]}"
   printf '%s\t%s\t%s\t%s\t%d\n' "$data" "$name" "$seed" "$(date -u +%FT%TZ)" $((SECONDS - tic)) >> "$ROOT/timings.tsv"
 }
 
 for data in $DATASETS; do
   for seed in $SEEDS; do
     for model in $DETECTORS; do run_one "$data" "$model" "" "$seed"; done
-    for ablation in $ABLATIONS; do run_one "$data" sensitive_mamba "$ablation" "$seed"; done
+    for model in $ABLATED; do
+      for ablation in $ABLATIONS; do run_one "$data" "$model" "$ablation" "$seed"; done
+    done
   done
   if [ "$PROTOCOL" = cpu ]; then
     notes=()

@@ -89,6 +89,7 @@ class Config:
     # --- scoring and thresholds ---
     select_pos: Literal["mid", "tail"] = "mid"
     score_norm: Literal["validation", "test"] = "validation"  # per-feature median/IQR fitted on validation, or on the unlabelled test scores (paper; transductive)
+    score_combine: Literal["max", "topk", "mean"] = "max"  # point score from the normalised per-feature scores: max (paper), mean of the ceil(F/10) largest, or mean
     score_batch_size: int = 64  # windows per scoring batch: on CPUs 64 beat 256 by 1.2-1.6x (cache); GPUs like 1024
     pot_risk: float = 1e-4  # POT/SPOT risk q on validation scores
     pot_level: float = 0.98  # initial quantile of POT

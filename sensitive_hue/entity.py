@@ -32,7 +32,10 @@ from .scoring import PointScores, summarise
 from .training import TrainState, epochs_csv
 # Config keys that may differ between an interrupted run and its `--resume` (they do not change results).
 RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_address", "cpus_per_job",
-                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers", "score_norm")
+                    "gpus_per_job", "entities", "score_batch_size", "checkpoint_layers")
+# Config keys that only change how a trained model scores: free for an interrupted *training* state (the entity
+# is scored afresh), but not for a finished entity, whose scores would be mixed with others (--test re-scores).
+SCORING_KEYS = ("score_norm", "score_combine")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
                    "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm",

@@ -20,6 +20,7 @@ as a YAML file's keys. Library code leaves process state alone: no progress bars
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Optional
@@ -204,7 +205,7 @@ class BaseDetector:
                           len(split.train_starts), split.n_val_points, len(split.blocks))
         self.fit_summary_ = self.detector_.fit(train, split, desc=self.name, on_epoch_end=on_epoch_end, resume=resume)
         self.val_raw_ = self.detector_.validation_scores(train, split)
-        self.score_stats_ = ScoreStats.fit(self.val_raw_, ignored_dims(cfg, index, f_in))
+        self.score_stats_ = ScoreStats.fit(self.val_raw_, ignored_dims(cfg, index, f_in), cfg.score_combine)
         self.decision_scores_ = self.score_stats_.combine(self.score_stats_.contributions(self.val_raw_))
         self.thresholds_ = label_free_thresholds(cfg, self.decision_scores_, self.name)
         self.threshold_ = float(self.thresholds_["threshold"])
@@ -325,6 +326,11 @@ class BaseDetector:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint is malformed ({type(exc).__name__}: {exc}); retrain it") from None
         estimator.thresholds_ = checkpoint.get("thresholds") or {}
+        if estimator.score_stats_.how != cfg.score_combine:  # e.g. --test --set score_combine=topk: same statistics
+            estimator.score_stats_ = dataclasses.replace(estimator.score_stats_, how=cfg.score_combine)
+            estimator.decision_scores_ = estimator.score_stats_.combine(
+                estimator.score_stats_.contributions(estimator.val_raw_))
+            estimator.thresholds_ = label_free_thresholds(cfg, estimator.decision_scores_, estimator.name)
         threshold = estimator.thresholds_.get("threshold")
         estimator.threshold_ = None if threshold is None else float(threshold)  # None: predict() refuses
         return estimator

@@ -21,8 +21,8 @@ from . import io, plots, train_state
 from .config import Config
 from .data.preprocess import preprocess_dataset, processed_exists, raw_exists
 from .data.store import ProcessedEntity, list_entities, load_entity, select_entities
-from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, EntityResult, Layout, check_checkpoint_data, finished_entity,
-                     label_free_name, metric_line, read_checkpoint, run_entity, write_entity)
+from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, SCORING_KEYS, EntityResult, Layout, check_checkpoint_data,
+                     finished_entity, label_free_name, metric_line, read_checkpoint, run_entity, write_entity)
 from .estimators import entity_seed, resolve_device, versions
 from .errors import CheckpointError, DataError, TrainingError
 from .gitinfo import git_commit
@@ -349,7 +349,7 @@ def _resume_plan(cfg: Config, layout: Layout, selected: list[str], resume: bool)
     for name in selected:
         path = layout.train_state(name)
         if name not in done and path.is_file():
-            train_state.check_config(train_state.read(path, name), path, cfg, RESUME_FREE_KEYS)
+            train_state.check_config(train_state.read(path, name), path, cfg, RESUME_FREE_KEYS + SCORING_KEYS)
     return done
 
 
@@ -370,7 +370,7 @@ def _entity_job(cfg: Config, layout: Layout, processed_dir: str | Path, name: st
         log.info("%s: %s holds an interrupted run; training from scratch (add --resume to continue it)", name, path)
     elif path.is_file():
         saved = train_state.read(path, name)
-        train_state.check_config(saved, path, cfg, RESUME_FREE_KEYS)
+        train_state.check_config(saved, path, cfg, RESUME_FREE_KEYS + SCORING_KEYS)
         if train_state.matches(saved, entity=name, seed=seed, f_in=f_in, data_sha256=sha):
             log.info("%s: resuming after epoch %d from %s", name, saved["epoch"], path)
             progress["epoch"] = saved["epoch"]

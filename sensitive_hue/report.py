@@ -22,7 +22,7 @@ from typing import Optional
 
 from . import io
 from .cli import run_cli
-from .config import PYOD_PREFIX, check_data_name
+from .config import FIELDS, PYOD_PREFIX, check_data_name, stored_setting
 from .errors import DataError
 from .gitinfo import git_commit
 
@@ -107,16 +107,20 @@ def _get(tree: dict, path: tuple[str, ...]) -> Optional[float]:
 
 
 def row_label(model: str, config: dict) -> str:
-    """Detector name plus its ablations (cfg.contrastive / cfg.uncertainty off); controls have none."""
+    """Detector name plus its ablations (networks: contrastive / uncertainty off, revin_denorm) and its
+    non-default scoring choices (any detector: score_combine, score_norm test)."""
     name = DETECTOR_NAMES.get(model) or (f"PyOD {model[len(PYOD_PREFIX):]}" if model.startswith(PYOD_PREFIX) else model)
-    if model not in NETWORKS:
-        return name
-    off = [text for key, text in (("contrastive", "no contrastive"), ("uncertainty", "no uncertainty (MSE)"))
-           if config.get(key) is False]
-    if config.get("revin_denorm", "paper") != "paper":
-        off.append(f"revin_denorm {config['revin_denorm']}")
+    off = []
+    if model in NETWORKS:
+        off = [text for key, text in (("contrastive", "no contrastive"), ("uncertainty", "no uncertainty (MSE)"))
+               if config.get(key) is False]
+        if config.get("revin_denorm", "paper") != "paper":
+            off.append(f"revin_denorm {config['revin_denorm']}")
+    combine = stored_setting(config, "score_combine")  # scoring choices, of any detector
+    if combine != FIELDS["score_combine"].default:
+        off.append(f"score_combine {combine}")
     label = f"{name}, {', '.join(off)}" if off else name
-    if config.get("score_norm", "validation") == "test":  # any detector: a scoring choice, not a model one
+    if config.get("score_norm", "validation") == "test":
         label += ", score_norm test (median/IQR fitted on unlabelled test scores, transductive)"
     return label
 

@@ -7,8 +7,10 @@ The validation blocks are scored the same way, block by block.
 Detectors give raw per-feature scores (T, F); `ScoreStats` normalises each feature by the
 median and IQR of the *validation* raw scores (`score_norm: validation`, the default) or of the
 unlabelled test raw scores themselves (`score_norm: test`, as the paper and SensitiveHUE do:
-transductive, no labels), and the point score is the max over features, leaving out the entity's
-`score_ignore_dims`.
+transductive, no labels), and the point score combines the normalised features, leaving out the
+entity's `score_ignore_dims`: their max (`score_combine: max`, the paper's: one sensor off is enough),
+the mean of the ceil(F/10) largest (`topk`: one feature that is spikier in test than in training no
+longer sets the score of normal points alone), or their mean (`mean`).
 """
 
 from __future__ import annotations
@@ -111,21 +113,35 @@ def ignored_dims(cfg: Config, entity_index: int, n_features: int) -> tuple[int, 
     return dims
 
 
+def top_k(n_features: int) -> int:
+    """How many of the largest normalised feature scores `score_combine: topk` averages: ceil(F / 10)."""
+    return max(1, -(-n_features // 10))
+
+
+COMBINE = {  # normalised per-feature scores (T, F) of the features that count -> point scores (T,)
+    "max": lambda c: c.max(axis=1),
+    "topk": lambda c: np.sort(c, axis=1)[:, -top_k(c.shape[1]):].mean(axis=1),
+    "mean": lambda c: c.mean(axis=1),
+}
+
+
 @dataclass(frozen=True)
 class ScoreStats:
-    """Per-feature median and IQR of the validation raw scores, and the dims left out of the max."""
+    """Per-feature median and IQR of the validation raw scores, the dims left out of the point score, and
+    how the other features combine into it (`score_combine`)."""
 
     median: np.ndarray  # (F,) float64
     iqr: np.ndarray  # (F,) float64, floored
     ignore_dims: tuple[int, ...] = ()
+    how: str = "max"  # a key of COMBINE
 
     @classmethod
-    def fit(cls, val_raw: np.ndarray, ignore_dims: tuple[int, ...] = ()) -> "ScoreStats":
+    def fit(cls, val_raw: np.ndarray, ignore_dims: tuple[int, ...] = (), how: str = "max") -> "ScoreStats":
         q25, median, q75 = np.percentile(val_raw, [25, 50, 75], axis=0)
         iqr = q75 - q25
         positive = iqr[iqr > 0]
         floor = max(IQR_FLOOR_ABS, IQR_FLOOR_REL * float(np.median(positive)) if positive.size else 0.0)
-        return cls(median=median, iqr=np.maximum(iqr, floor), ignore_dims=tuple(ignore_dims))
+        return cls(median=median, iqr=np.maximum(iqr, floor), ignore_dims=tuple(ignore_dims), how=how)
 
     def contributions(self, raw: np.ndarray) -> np.ndarray:
         """Normalised per-feature scores (T, F); ignored dims are kept here (for plots) but not in `combine`.
@@ -134,13 +150,13 @@ class ScoreStats:
         return np.clip((raw - self.median) / self.iqr, -SCORE_LIMIT, SCORE_LIMIT)
 
     def combine(self, contributions: np.ndarray) -> np.ndarray:
-        """Point scores (T,): the max over the features that count."""
+        """Point scores (T,): the features that count, combined as `how` says."""
         keep = np.setdiff1d(np.arange(contributions.shape[1]), self.ignore_dims)
-        return contributions[:, keep].max(axis=1)
+        return COMBINE[self.how](contributions[:, keep])
 
     def to_state(self) -> dict:
         return {"median": torch.from_numpy(self.median.copy()), "iqr": torch.from_numpy(self.iqr.copy()),
-                "ignore_dims": list(self.ignore_dims)}
+                "ignore_dims": list(self.ignore_dims), "combine": self.how}
 
     @classmethod
     def from_state(cls, state: dict, n_features: int) -> "ScoreStats":
@@ -148,12 +164,16 @@ class ScoreStats:
             median = state["median"].numpy().astype(np.float64)
             iqr = state["iqr"].numpy().astype(np.float64)
             ignore = tuple(int(d) for d in state["ignore_dims"])
+            how = str(state.get("combine", "max"))  # checkpoints from before score_combine took the max
         except (KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"checkpoint score statistics are malformed ({exc!r}); retrain without --test") from None
+        if how not in COMBINE:
+            raise CheckpointError(f"checkpoint score statistics combine features by {how!r}, not one of "
+                                  f"{', '.join(COMBINE)}; retrain without --test")
         if median.shape != (n_features,) or iqr.shape != (n_features,):
             raise CheckpointError(f"checkpoint score statistics cover {median.shape[0]} features, the data has "
                                   f"{n_features}; retrain without --test")
-        return cls(median=median, iqr=iqr, ignore_dims=ignore)
+        return cls(median=median, iqr=iqr, ignore_dims=ignore, how=how)
 
 
 @dataclass
@@ -169,11 +189,11 @@ class PointScores:
 def score_series(detector, stats: ScoreStats, series: np.ndarray, score_norm: str = "validation") -> PointScores:
     """Score every row of `series` with a fitted detector (`detectors.Detector`): the one path shared
     by evaluation and `--detect`, so both give identical scores. `score_norm="test"` refits the
-    median/IQR on this series' own raw scores (keeping `stats.ignore_dims`); the result's `stats`
-    says which statistics were used."""
+    median/IQR on this series' own raw scores (keeping `stats.ignore_dims` and `stats.how`); the
+    result's `stats` says which statistics were used."""
     raw, reconstruction = detector.point_scores(series)
     if score_norm == "test":
-        stats = ScoreStats.fit(raw, stats.ignore_dims)
+        stats = ScoreStats.fit(raw, stats.ignore_dims, stats.how)
     contributions = stats.contributions(raw)
     return PointScores(scores=stats.combine(contributions), contributions=contributions,
                        reconstruction=reconstruction, stats=stats)

@@ -84,13 +84,15 @@ def test_rows_ordered_and_ablations_labelled(tmp_path):
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9))
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-rs", revin_denorm="stored")
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-st", score_norm="test")
+    write_run(tmp_path, "pca", 1, _overall(0.9), name="p-tk", score_combine="topk")
     write_run(tmp_path, "sensitive_hue", 1, _overall(0.9))
     write_run(tmp_path, "maxz", 1, _overall(0.9))
     rows = [r["detector"] for r in report.build_table("MSL", report.collect("MSL", [tmp_path]))["rows"]]
     assert rows == ["SensitiveMamba", "SensitiveMamba, no contrastive", "SensitiveMamba, no uncertainty (MSE)",
                     "SensitiveMamba, revin_denorm stored",
                     "SensitiveMamba, score_norm test (median/IQR fitted on unlabelled test scores, transductive)",
-                    "SensitiveHUE (attention)", "PCA (90% variance)", "maxz (largest abs. z-score, no model)",
+                    "SensitiveHUE (attention)", "PCA (90% variance)", "PCA (90% variance), score_combine topk",
+                    "maxz (largest abs. z-score, no model)",
                     "random (uniform scores)"]
 
 

@@ -39,6 +39,14 @@ def test_resume_keeps_finished_entities_and_matches_a_fresh_run(tmp_path, capsys
     assert err.startswith("error: ") and "max_epoch=2, now 1" in err and err.count("\n") == 1
     assert kept.stat().st_mtime_ns == before
 
+    # another scoring setting too: the finished entities were scored the old way, so keeping them would mix
+    # two scorings in one table (score_norm and score_combine re-score with --test instead)
+    for setting, stored in (("score_norm=test", "'validation'"), ("score_combine=topk", "'max'")):
+        assert run_main(config, processed, resumed, "--no_plots", "--resume", "--set", setting) == 2
+        err = capsys.readouterr().err
+        assert f"{setting.split('=')[0]}={stored}, now '{setting.split('=')[1]}'" in err and err.count("\n") == 1
+    assert kept.stat().st_mtime_ns == before
+
 
 def test_resume_reads_a_checkpoint_written_before_a_config_key_existed(tmp_path):
     """A run of an older version (its stored config lacks a key added since, here `pyod_params`) resumes:

@@ -10,7 +10,7 @@ from sensitive_hue.errors import CheckpointError, ConfigError
 from sensitive_hue.losses import pointwise_nll
 from sensitive_hue.metrics.checks import SCORE_LIMIT, check_values
 from sensitive_hue.scoring import (LOG_PREC_CAP, ScoreStats, ignored_dims, network_point_scores, scoring_nll,
-                                   select_position)
+                                   select_position, top_k)
 
 from pipeline_fixtures import tiny_config
 
@@ -79,6 +79,29 @@ def test_score_stats_round_trip_and_feature_count_check():
     assert again.ignore_dims == (2,)
     with pytest.raises(CheckpointError, match="4 features, the data has 5"):
         ScoreStats.from_state(stats.to_state(), 5)
+
+
+def test_score_combine_max_topk_mean_over_the_counted_features():
+    """max: one feature sets the score; topk: the mean of the ceil(F/10) largest; mean: all; ignored dims
+    never count, whatever the combination."""
+    assert [top_k(f) for f in (1, 9, 10, 11, 25, 38, 51)] == [1, 1, 1, 2, 3, 4, 6]
+    contributions = np.zeros((2, 12))
+    contributions[0, :3] = [100.0, 8.0, 6.0]  # dim 0 is ignored below
+    contributions[1, 5] = 12.0
+    expect = {"max": [8.0, 12.0], "topk": [7.0, 6.0], "mean": [14.0 / 11, 12.0 / 11]}  # 11 dims count: k = 2
+    for how, scores in expect.items():
+        stats = ScoreStats(median=np.zeros(12), iqr=np.ones(12), ignore_dims=(0,), how=how)
+        np.testing.assert_allclose(stats.combine(contributions), scores)
+        again = ScoreStats.from_state(stats.to_state(), 12)
+        assert again.how == how
+
+
+def test_checkpoint_statistics_without_a_combination_took_the_max():
+    state = ScoreStats.fit(np.random.default_rng(2).normal(size=(50, 3))).to_state()
+    del state["combine"]  # written before score_combine existed
+    assert ScoreStats.from_state(state, 3).how == "max"
+    with pytest.raises(CheckpointError, match="combine features by 'median'"):
+        ScoreStats.from_state({**state, "combine": "median"}, 3)
 
 
 def test_ignored_dims_follow_the_entity_index(tmp_path):
