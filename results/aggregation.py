@@ -5,7 +5,8 @@ median/IQR (the paper's and SensitiveHUE's choice: one sensor off is enough). A 
 in the test series than in training then sets the score on normal points too (SMD machine-3-10:
 226 of the 227 normal points above the normal 99th percentile take their score from one feature).
 This script re-scores the test series of trained models, *not retrained*, with the same statistics and
-combines the per-feature scores in a few ways fixed before looking at any result:
+combines the per-feature scores in a few ways fixed before looking at any result (the settings of
+`score_combine`):
 
 - max (the default), top-k mean (the mean of the k largest, k = ceil(F / 10)), mean over features.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -37,22 +37,15 @@ from sensitive_hue.gitinfo import git_commit
 from sensitive_hue.metrics.auc import auc_pr, auc_roc
 from sensitive_hue.metrics.f1 import best_f1
 from sensitive_hue.metrics.vus import vus
+from sensitive_hue.scoring import COMBINE
 
 METRICS = ("auc_pr", "vus_pr", "auc_roc", "f1")
 
 
-def top_k(k_of_features):
-    """The mean of the k largest per-feature scores of each point, k = k_of_features(F)."""
-    def combine(contributions: np.ndarray) -> np.ndarray:
-        k = k_of_features(contributions.shape[1])
-        return np.sort(contributions, axis=1)[:, -k:].mean(axis=1)
-    return combine
-
-
-AGGREGATIONS = {
-    "max (default)": lambda c: c.max(axis=1),
-    "top-k mean, k = ceil(F/10)": top_k(lambda f: max(1, math.ceil(f / 10))),
-    "mean": lambda c: c.mean(axis=1),
+AGGREGATIONS = {  # row label -> the score_combine setting (sensitive_hue.scoring.COMBINE)
+    "max (default)": COMBINE["max"],
+    "top-k mean, k = ceil(F/10)": COMBINE["topk"],
+    "mean": COMBINE["mean"],
 }
 
 
