@@ -6,8 +6,10 @@
 #   DATASETS="MSL" SEEDS="2025 1 2" bash results/run_all.sh
 #   DATASETS=SWaT DETECTORS= ABLATIONS="revin_stored revin_none no_contrastive no_uncertainty score_test" bash results/run_all.sh
 #     ablations of SensitiveMamba: revin_stored / revin_none (--set revin_denorm=...), no_contrastive,
-#     no_uncertainty, and score_test / score_topk / score_mean: the seed's trained models re-scored (--test, no
-#     training) with score_norm=test, score_combine=topk or score_combine=mean
+#     no_uncertainty, and score_test / score_max / score_topk / score_mean: the seed's trained models re-scored
+#     (--test, no training) with score_norm=test or score_combine=max|topk|mean
+#   RESCORE_FROM=../wt/runs/cpu PROTOCOL=cpu-rescored DATASETS=SMD bash results/run_all.sh
+#     the same table without training: every run copied from RESCORE_FROM and re-scored by this commit (--test)
 #   PROTOCOL=paper OVERLAY= bash results/run_all.sh   # the paper protocol (stride 1, 25 epochs): GPU
 #   PROTOCOL=cpu-smd-all SMD_ENTITIES=all DATASETS=SMD WORKERS=2 bash results/run_all.sh   # every SMD machine present, 2 Ray jobs
 #
@@ -31,6 +33,7 @@ SEEDS=${SEEDS:-2025}
 DETECTORS=${DETECTORS-"pca maxz random sensitive_mamba sensitive_hue"}
 ABLATIONS=${ABLATIONS:-}              # e.g. "revin_stored no_contrastive" (see the header)
 ABLATED=${ABLATED:-sensitive_mamba}   # the detectors ABLATIONS apply to (the score_* ones suit any detector, e.g. "sensitive_mamba pca")
+RESCORE_FROM=${RESCORE_FROM:-}        # a runs/<protocol> folder: copy its trained runs and re-score them here (--test), no training
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
 SMD_ENTITIES=${SMD_ENTITIES:-all}     # "all": every machine present; or e.g. TranAD's "machine-1-1 machine-2-1 machine-3-2 machine-3-7"
@@ -49,37 +52,40 @@ present_smd() {  # TranAD's machines that exist in the raw data (1-1 and 3-7 are
   echo "${out[@]}"
 }
 
+copy_trained() {  # source target: a copy of a trained run folder to re-score with --test (once)
+  [ -f "$1/results.json" ] || { echo "skip $2: train $1 first" >&2; return 1; }
+  if [ ! -f "$2/results.json" ]; then
+    mkdir -p "$(dirname "$2")"; rm -rf "$2"; cp -r "$1" "$2"; rm -f "$2/results.json"
+  fi
+}
+
 run_one() {  # dataset detector ablation seed
-  local data=$1 model=$2 ablation=$3 seed=$4 name=$2 flags=()
+  local data=$1 model=$2 ablation=$3 seed=$4 name=$2 flags=() trained=""
   if [ -n "$ablation" ]; then
     name="$model-$ablation"
     case $ablation in
-      revin_stored) flags+=(--set revin_denorm=stored) ;;
-      revin_none) flags+=(--set revin_denorm=none) ;;
-      score_test|score_topk|score_mean)  # no training: a copy of the seed's trained models, re-scored
-        local trained="$ROOT/$model/seed$seed/$data"
-        [ -f "$trained/results.json" ] || { echo "skip $name seed $seed: train $trained first" >&2; return; }
-        if [ ! -f "$ROOT/$name/seed$seed/$data/results.json" ]; then
-          mkdir -p "$ROOT/$name/seed$seed"; rm -rf "$ROOT/$name/seed$seed/$data"; cp -r "$trained" "$ROOT/$name/seed$seed/$data"
-          rm -f "$ROOT/$name/seed$seed/$data/results.json"
-        fi
-        case $ablation in
-          score_test) flags+=(--test --set score_norm=test) ;;  # median/IQR fitted on the unlabelled test scores
-          *) flags+=(--test --set "score_combine=${ablation#score_}") ;;  # features combined by top-k mean / mean
-        esac ;;
+      revin_stored|revin_none) flags+=(--set "revin_denorm=${ablation#revin_}") ;;
+      score_test) trained="$ROOT/$model/seed$seed/$data"; flags+=(--set score_norm=test) ;;  # test-fitted median/IQR
+      score_max|score_topk|score_mean) trained="$ROOT/$model/seed$seed/$data"; flags+=(--set "score_combine=${ablation#score_}") ;;
+      no_contrastive) [ -n "$RESCORE_FROM" ] || flags+=(--no_contrastive) ;;  # a training setting only
       *) flags+=("--$ablation") ;;
     esac
+  fi
+  local out="$ROOT/$name/seed$seed"
+  if [ -f "$out/$data/results.json" ]; then echo "skip $out/$data (results.json exists)"; return; fi
+  [ -n "$RESCORE_FROM" ] && [ -z "$trained" ] && trained="$RESCORE_FROM/$name/seed$seed/$data"
+  if [ -n "$trained" ]; then  # no training: a copy of trained models, re-scored by this commit's code
+    copy_trained "$trained" "$out/$data" || return 0
+    flags+=(--test)
   fi
   [ -n "$OVERLAY" ] && flags+=(--overlay "$OVERLAY")
   [ "$WORKERS" -gt 1 ] && flags+=(--workers "$WORKERS" --cpus_per_job 1)
   [ "$data" = SMD ] && flags+=(--entities $(present_smd))
   [ -n "${ENTITIES:-}" ] && flags+=(--entities $ENTITIES)
-  local out="$ROOT/$name/seed$seed"
-  if [ -f "$out/$data/results.json" ]; then echo "skip $out/$data (results.json exists)"; return; fi
   echo "run  $out/$data"
   local tic=$SECONDS
   local training=(--seed "$seed" --resume)  # --test re-scores saved models: their seed is in the checkpoint
-  [[ " ${flags[*]} " == *" --test "* ]] && training=()
+  [ -n "$trained" ] && training=()
   nice -n "$NICE" "$PY" main.py --config_path config/star.yaml --data_name "$data" --model "$model" "${training[@]}" \
     --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots "${flags[@]}"
   printf '%s\t%s\t%s\t%s\t%d\n' "$data" "$name" "$seed" "$(date -u +%FT%TZ)" $((SECONDS - tic)) >> "$ROOT/timings.tsv"

@@ -149,7 +149,7 @@ def find_model(layout: Layout, entity: Optional[str]) -> tuple[str, Path]:
 def scoring_config(checkpoint: dict, cfg: Config, path: Path) -> Config:
     """The checkpoint's config (so scores match the evaluation's), with this machine's device settings."""
     try:
-        stored = Config.from_dict(checkpoint["config"])
+        stored = Config.from_stored(checkpoint["config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path}: its stored config does not load ({exc}); retrain it with this version") from None
     return stored.replace(**{key: getattr(cfg, key) for key in RUNTIME_KEYS})

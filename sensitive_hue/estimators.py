@@ -77,6 +77,12 @@ def validation_split(cfg: Config, length: int, seed: int, name: str) -> Split:
                           derive_seed(seed, "split"), f"entity {name}")
 
 
+def score_combine(cfg: Config) -> str:
+    """How the detector's normalised per-feature scores combine: `cfg.score_combine`, except for the maxz
+    control, which is the max by definition (the largest |z|)."""
+    return "max" if cfg.model == "maxz" else cfg.score_combine
+
+
 def label_free_thresholds(cfg: Config, val_scores: np.ndarray, name: str = "") -> dict:
     """`metrics.thresholds.label_free_thresholds` with the config's settings; a POT that cannot fit (the
     validation quantile is deployed instead) is a warning that says why."""
@@ -205,7 +211,7 @@ class BaseDetector:
                           len(split.train_starts), split.n_val_points, len(split.blocks))
         self.fit_summary_ = self.detector_.fit(train, split, desc=self.name, on_epoch_end=on_epoch_end, resume=resume)
         self.val_raw_ = self.detector_.validation_scores(train, split)
-        self.score_stats_ = ScoreStats.fit(self.val_raw_, ignored_dims(cfg, index, f_in), cfg.score_combine)
+        self.score_stats_ = ScoreStats.fit(self.val_raw_, ignored_dims(cfg, index, f_in), score_combine(cfg))
         self.decision_scores_ = self.score_stats_.combine(self.score_stats_.contributions(self.val_raw_))
         self.thresholds_ = label_free_thresholds(cfg, self.decision_scores_, self.name)
         self.threshold_ = float(self.thresholds_["threshold"])
@@ -302,7 +308,7 @@ class BaseDetector:
         """A fitted estimator from a checkpoint dict (e.g. main.py's model.pt). `cfg`: the configuration to score
         with (main.py passes the current one, already checked against the stored one), else the stored one."""
         try:
-            stored = Config.from_dict(checkpoint["config"])
+            stored = Config.from_stored(checkpoint["config"])
         except (KeyError, TypeError, ConfigError) as exc:
             raise CheckpointError(f"checkpoint config does not load ({exc}); retrain it with this version") from None
         cfg = cfg or stored
@@ -326,8 +332,8 @@ class BaseDetector:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint is malformed ({type(exc).__name__}: {exc}); retrain it") from None
         estimator.thresholds_ = checkpoint.get("thresholds") or {}
-        if estimator.score_stats_.how != cfg.score_combine:  # e.g. --test --set score_combine=topk: same statistics
-            estimator.score_stats_ = dataclasses.replace(estimator.score_stats_, how=cfg.score_combine)
+        if estimator.score_stats_.how != score_combine(cfg):  # e.g. --test --set score_combine=max: same statistics
+            estimator.score_stats_ = dataclasses.replace(estimator.score_stats_, how=score_combine(cfg))
             estimator.decision_scores_ = estimator.score_stats_.combine(
                 estimator.score_stats_.contributions(estimator.val_raw_))
             estimator.thresholds_ = label_free_thresholds(cfg, estimator.decision_scores_, estimator.name)

@@ -116,8 +116,8 @@ def row_label(model: str, config: dict) -> str:
                if config.get(key) is False]
         if config.get("revin_denorm", "paper") != "paper":
             off.append(f"revin_denorm {config['revin_denorm']}")
-    combine = stored_setting(config, "score_combine")  # scoring choices, of any detector
-    if combine != FIELDS["score_combine"].default:
+    combine = stored_setting(config, "score_combine")  # scoring choices, of any detector (maxz: always the max)
+    if combine != FIELDS["score_combine"].default and model != "maxz":
         off.append(f"score_combine {combine}")
     label = f"{name}, {', '.join(off)}" if off else name
     if config.get("score_norm", "validation") == "test":

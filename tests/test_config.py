@@ -232,3 +232,16 @@ def test_describe_key_follows_the_merge_and_survives_copies():
     assert copied == changed and copied.describe_key("seed") == changed.describe_key("seed")
     direct = Config(**dataclasses.asdict(cfg))
     assert direct == cfg and direct.describe_key("lr") == "config key 'lr' (section MSL)"
+
+
+def test_a_stored_config_without_a_key_whose_default_changed_reads_its_earlier_value():
+    """score_combine was added with the max as default, then the default became topk: a checkpoint written
+    before the key existed took the max, and reads so; fresh parameters take today's default."""
+    from sensitive_hue.config import FIELDS, stored_setting
+
+    stored = load_config(STAR, "MSL").to_dict()
+    del stored["score_combine"]
+    assert FIELDS["score_combine"].default == "topk"
+    assert stored_setting(stored, "score_combine") == "max"
+    assert Config.from_stored(stored).score_combine == "max"
+    assert Config.from_dict(stored).score_combine == "topk"

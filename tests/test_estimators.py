@@ -200,3 +200,22 @@ def test_pyod_style_round_trip_matches_pyods_own_conventions(data):
             mine, pyods = getattr(ours, method)(test), getattr(theirs, method)(test)
             assert mine.shape == pyods.shape and mine.dtype.kind == pyods.dtype.kind
         assert np.isscalar(ours.threshold_) and ours.decision_scores_.ndim == theirs.decision_scores_.ndim == 1
+
+
+def test_top_k_combination_and_checkpoints_from_before_it():
+    """12 features: the default point score is the mean of the 2 largest normalised feature scores; maxz keeps
+    its max. A checkpoint written before score_combine existed (no key in its config or statistics) took the
+    max, and still scores with it."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 12))
+    for model, k in ((PCA(), 2), (MaxZ(), 1)):
+        fitted = model.fit(X)
+        points = fitted.score_series(fitted._input(X[:50]))
+        expect = np.sort(points.contributions, axis=1)[:, -k:].mean(axis=1)
+        np.testing.assert_allclose(points.scores, expect)
+    checkpoint = PCA().fit(X).checkpoint()
+    del checkpoint["config"]["score_combine"], checkpoint["score_stats"]["combine"]
+    old = estimators.BaseDetector.from_checkpoint(checkpoint, device="cpu")
+    assert old.config_.score_combine == old.score_stats_.how == "max"
+    points = old.score_series(old._input(X[:50]))
+    np.testing.assert_array_equal(points.scores, points.contributions.max(axis=1))

@@ -24,6 +24,9 @@ def write_run(root, model, seed, overall, dataset="MSL", stride=20, contrastive=
               name=None, entities=("A", "B"), **config):
     folder = root / (name or model) / f"seed{seed}" / dataset
     folder.mkdir(parents=True)
+    config = {"score_combine": "topk", **config}  # what runs of this version store; None: a run from before the key
+    if config["score_combine"] is None:
+        del config["score_combine"]
     data = {"dataset": dataset, "detector": model, "seed": seed, "commit": "abc1234", "mode": "train",
             "command": ["main.py", "--data_name", dataset, "--overlay", "config/cpu_protocol.yaml"],
             "config": {"stride": stride, "max_epoch": 5, "contrastive": contrastive, "uncertainty": uncertainty,
@@ -84,16 +87,21 @@ def test_rows_ordered_and_ablations_labelled(tmp_path):
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9))
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-rs", revin_denorm="stored")
     write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-st", score_norm="test")
-    write_run(tmp_path, "pca", 1, _overall(0.9), name="p-tk", score_combine="topk")
+    write_run(tmp_path, "pca", 1, _overall(0.9), name="p-mx", score_combine="max")
+    write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-old", score_combine=None)  # took the max
     write_run(tmp_path, "sensitive_hue", 1, _overall(0.9))
     write_run(tmp_path, "maxz", 1, _overall(0.9))
     rows = [r["detector"] for r in report.build_table("MSL", report.collect("MSL", [tmp_path]))["rows"]]
     assert rows == ["SensitiveMamba", "SensitiveMamba, no contrastive", "SensitiveMamba, no uncertainty (MSE)",
-                    "SensitiveMamba, revin_denorm stored",
+                    "SensitiveMamba, revin_denorm stored", "SensitiveMamba, score_combine max",
                     "SensitiveMamba, score_norm test (median/IQR fitted on unlabelled test scores, transductive)",
-                    "SensitiveHUE (attention)", "PCA (90% variance)", "PCA (90% variance), score_combine topk",
+                    "SensitiveHUE (attention)", "PCA (90% variance)", "PCA (90% variance), score_combine max",
                     "maxz (largest abs. z-score, no model)",
                     "random (uniform scores)"]
+
+
+def test_maxz_is_the_max_whatever_score_combine_says():
+    assert report.row_label("maxz", {}) == report.row_label("maxz", {"score_combine": "topk"}) == report.DETECTOR_NAMES["maxz"]
 
 
 def test_header_says_protocol_seeds_commit_command_and_oracle(tmp_path):

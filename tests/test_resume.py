@@ -41,7 +41,7 @@ def test_resume_keeps_finished_entities_and_matches_a_fresh_run(tmp_path, capsys
 
     # another scoring setting too: the finished entities were scored the old way, so keeping them would mix
     # two scorings in one table (score_norm and score_combine re-score with --test instead)
-    for setting, stored in (("score_norm=test", "'validation'"), ("score_combine=topk", "'max'")):
+    for setting, stored in (("score_norm=test", "'validation'"), ("score_combine=mean", "'topk'")):
         assert run_main(config, processed, resumed, "--no_plots", "--resume", "--set", setting) == 2
         err = capsys.readouterr().err
         assert f"{setting.split('=')[0]}={stored}, now '{setting.split('=')[1]}'" in err and err.count("\n") == 1
