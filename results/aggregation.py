@@ -1,18 +1,19 @@
 """How much the point score depends on how the per-feature scores are combined.
 
-A point's score is the max over features of the per-feature scores normalised by the validation
-median/IQR (the paper's and SensitiveHUE's choice: one sensor off is enough). A feature that is spikier
+The paper's and SensitiveHUE's point score is the max over features of the per-feature scores normalised
+by the validation median/IQR (one sensor off is enough). A feature that is spikier
 in the test series than in training then sets the score on normal points too (SMD machine-3-10:
 226 of the 227 normal points above the normal 99th percentile take their score from one feature).
 This script re-scores the test series of trained models, *not retrained*, with the same statistics and
 combines the per-feature scores in a few ways fixed before looking at any result (the settings of
 `score_combine`):
 
-- max (the default), top-k mean (the mean of the k largest, k = ceil(F / 10)), mean over features.
+- max (the paper's, the default until the top-k mean was chosen here), top-k mean (the mean of the k largest,
+  k = ceil(F / 10)), mean over features.
 
 No label is used to fit anything: the labels only evaluate. Metrics are the per-entity means of the
-tables (entities without anomalies left out). The `max` row must reproduce the run's stored scores;
-the script stops if it does not.
+tables (entities without anomalies left out). The run's own combination must reproduce its stored
+scores; the script stops if it does not.
 
     python results/aggregation.py --run /work/wt/runs/cpu/sensitive_mamba/seed2025/SMD \
         --processed_dir data/processed --entities machine-1-2 machine-1-3 --out results/aggregation/SMD-dev.md
@@ -43,7 +44,7 @@ METRICS = ("auc_pr", "vus_pr", "auc_roc", "f1")
 
 
 AGGREGATIONS = {  # row label -> the score_combine setting (sensitive_hue.scoring.COMBINE)
-    "max (default)": COMBINE["max"],
+    "max (the paper's)": COMBINE["max"],
     "top-k mean, k = ceil(F/10)": COMBINE["topk"],
     "mean": COMBINE["mean"],
 }
@@ -63,7 +64,7 @@ def entity_contributions(run: Path, processed_dir: str, entity: str) -> tuple[np
     contributions = stats.contributions(raw)
     stored = io.load_npy(run / "scores" / f"{entity}.npy")
     if not np.array_equal(stats.combine(contributions), stored):
-        raise SystemExit(f"error: {entity}: re-scored max differs from the run's stored scores; "
+        raise SystemExit(f"error: {entity}: re-scored {stats.how} differs from the run's stored scores; "
                          "the code scores differently from the run's")
     keep = np.setdiff1d(np.arange(contributions.shape[1]), stats.ignore_dims)
     return contributions[:, keep], data.labels.astype(np.int64)
@@ -91,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(entity, {name: round(100 * rows[entity]["auc_pr"], 1) for name, rows in per_entity.items()}, flush=True)
 
     means = {name: {m: float(np.mean([r[m] for r in rows.values()])) for m in METRICS} for name, rows in per_entity.items()}
-    wins = {name: sum(rows[e]["auc_pr"] > per_entity["max (default)"][e]["auc_pr"] for e in rows)
+    wins = {name: sum(rows[e]["auc_pr"] > per_entity["max (the paper's)"][e]["auc_pr"] for e in rows)
             for name, rows in per_entity.items()}
-    n = len(per_entity["max (default)"])
+    n = len(per_entity["max (the paper's)"])
     lines = [f"# How the per-feature scores are combined: {run.name} ({n} entities with anomalies)", "",
              f"- Models: the run `{run}` (trained at {trained_at}), not retrained: the same raw scores and "
              "median/IQR, only the combination over features changes.",
