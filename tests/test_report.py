@@ -100,6 +100,16 @@ def test_rows_ordered_and_ablations_labelled(tmp_path):
                     "random (uniform scores)"]
 
 
+def test_wall_of_a_rescored_run_counts_the_training_of_its_models(tmp_path):
+    path = write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9))
+    data = json.loads(path.read_text())
+    data["mode"] = "test"
+    data["entities"] = {"A": {"training": {"fit_seconds": 600.0}}, "B": {"training": {"fit_seconds": 300.0}}}
+    path.write_text(json.dumps(data))
+    (row,) = report.build_table("MSL", report.collect("MSL", [tmp_path]))["rows"]
+    assert row["wall_s"] == [1020.0]  # 120 s re-scoring + 900 s training
+
+
 def test_maxz_is_the_max_whatever_score_combine_says():
     assert report.row_label("maxz", {}) == report.row_label("maxz", {"score_combine": "topk"}) == report.DETECTOR_NAMES["maxz"]
 
