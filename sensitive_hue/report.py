@@ -204,8 +204,9 @@ def mean_std(values: list[Optional[float]]) -> dict:
 
 
 def _sort_key(run: Run) -> tuple:
+    """Protocol, detector, then its variants: the one with fewest labelled changes (the default) first."""
     order = DETECTOR_ORDER.index(run.model) if run.model in DETECTOR_ORDER else len(DETECTOR_ORDER)
-    return (run.protocol, order, run.detector != DETECTOR_NAMES.get(run.model), run.detector, run.seed)
+    return (run.protocol, order, run.detector.count(", "), run.detector, run.seed)
 
 
 def build_table(dataset: str, runs: list[Run], command: Optional[str] = None, notes: tuple[str, ...] = ()) -> dict:

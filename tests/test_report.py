@@ -172,3 +172,12 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
     assert run_cli(report.main, ["--data_name", "MSL", "--runs", str(tmp_path / "x"), "--out",
                                  str(tmp_path / "o.md")]) == 2
     assert "not a results.json" in capsys.readouterr().err and not (tmp_path / "o.md").exists()
+
+
+def test_the_default_row_leads_its_variants_when_all_runs_predate_score_combine(tmp_path):
+    """Runs from before score_combine all read as the max, so every label carries it; the run without an
+    ablation still comes first."""
+    write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), name="m-nc", contrastive=False, score_combine=None)
+    write_run(tmp_path, "sensitive_mamba", 1, _overall(0.9), score_combine=None)
+    rows = [r["detector"] for r in report.build_table("MSL", report.collect("MSL", [tmp_path]))["rows"]]
+    assert rows == ["SensitiveMamba, score_combine max", "SensitiveMamba, no contrastive, score_combine max"]
