@@ -36,6 +36,10 @@ RESUME_FREE_KEYS = ("device", "num_threads", "mamba_backend", "workers", "ray_ad
 # Config keys that only change how a trained model scores: free for an interrupted *training* state (the entity
 # is scored afresh), but not for a finished entity, whose scores would be mixed with others (--test re-scores).
 SCORING_KEYS = ("score_norm", "score_combine")
+# Config keys that only shape training: `--test` takes them from the checkpoints (the models as they were trained).
+TRAINING_KEYS = ("seed", "max_epoch", "batch_size", "lr", "lr_step_size", "lr_gamma", "patience", "alpha", "beta",
+                 "gamma", "temperature", "temporal_unit", "contrastive", "stride", "steps_per_epoch", "val_ratio",
+                 "val_blocks", "checkpoint_layers")
 # Config keys a checkpoint must agree on to be used: they fix the network's shape and what a score means.
 CHECKPOINT_KEYS = ("data_name", "model", "encode_layer_num", "dim_model", "dim_hidden_fc", "head_num", "d_state",
                    "d_conv", "expand", "uncertainty", "step_num_in", "select_pos", "pca_variance", "revin_denorm",

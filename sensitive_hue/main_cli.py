@@ -116,9 +116,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_size", "lr", "num_threads",
              "contrastive", "uncertainty", "workers", "ray_address", "cpus_per_job", "gpus_per_job")
 # Config keys only training reads: --test restores the trained weights, validation split and seed instead.
-TRAINING_KEYS = ("seed", "max_epoch", "batch_size", "lr", "lr_step_size", "lr_gamma", "patience", "alpha", "beta",
-                 "gamma", "temperature", "temporal_unit", "contrastive", "stride", "steps_per_epoch", "val_ratio",
-                 "val_blocks", "checkpoint_layers")
 
 
 def _given(args: argparse.Namespace) -> dict[str, str]:
@@ -145,6 +142,8 @@ def _check_mode_options(args: argparse.Namespace, cfg) -> None:
                         "--cpus_per_job and --gpus_per_job size the Ray jobs of a parallel run, and this run is serial "
                         "(add --workers N or --ray_address HOST:PORT; a serial run's threads are --num_threads)")
     if args.test:
+        from .entity import TRAINING_KEYS
+
         ignored = [given[key] for key in given if key in TRAINING_KEYS] + (["--resume"] if args.resume else [])
         _refuse_ignored(ignored, "--test evaluates the saved models as they were trained (their weights, seed and "
                                  "validation split), without training or resuming")

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from . import io, plots, train_state
-from .config import Config
+from .config import Config, stored_setting
 from .data.preprocess import preprocess_dataset, processed_exists, raw_exists
 from .data.store import ProcessedEntity, list_entities, load_entity, select_entities
-from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, SCORING_KEYS, EntityResult, Layout, check_checkpoint_data,
-                     finished_entity, label_free_name, metric_line, read_checkpoint, run_entity, write_entity)
+from .entity import (PROTOCOL_NOTE, RESUME_FREE_KEYS, SCORING_KEYS, TRAINING_KEYS, EntityResult, Layout,
+                     check_checkpoint_data, finished_entity, label_free_name, metric_line, read_checkpoint, run_entity, write_entity)
 from .estimators import entity_seed, resolve_device, versions
 from .errors import CheckpointError, DataError, TrainingError
 from .gitinfo import git_commit
@@ -292,6 +292,8 @@ def _run_locked(cfg: Config, layout: Layout, tic: float, *, raw_dir: str | Path,
         order, selected = _selection(cfg, processed_dir, entities, layout, test_only)
         done = _resume_plan(cfg, layout, selected, resume and not test_only)
     mode = "test" if test_only else "train"
+    if test_only:
+        cfg = _as_trained(cfg, layout, selected)
     log.info("%s %s: %d entit%s (%s), detector %s, device %s, seed %d -> %s", mode, cfg.data_name, len(selected),
              "y" if len(selected) == 1 else "ies", ", ".join(selected[:10]) + (" ..." if len(selected) > 10 else ""),
              cfg.model, device, cfg.seed, layout.root)
@@ -338,6 +340,23 @@ def _run_locked(cfg: Config, layout: Layout, tic: float, *, raw_dir: str | Path,
         raise TrainingError(f"{len(failed)} of {len(selected)} entities failed: {reasons} ({others}; details in "
                             f"{layout.log})")
     return results
+
+
+def _as_trained(cfg: Config, layout: Layout, selected: list[str]) -> Config:
+    """`--test`: `cfg` with the training settings (seed, epochs, ...) of the saved models, so that results.json
+    says how the evaluated models were trained; CheckpointError when the entities' models disagree on them."""
+    trained: dict[str, tuple] = {}
+    for name in selected:
+        stored = read_checkpoint(layout.checkpoint(name), cfg)["config"]
+        trained[name] = tuple(stored_setting(stored, key) for key in TRAINING_KEYS)
+    first = selected[0]
+    for name, values in trained.items():
+        if values != trained[first]:
+            key = next(k for k, a, b in zip(TRAINING_KEYS, trained[first], values) if a != b)
+            raise CheckpointError(f"{layout.root}: the models of {first} and {name} were trained with other "
+                                  f"settings ({key}={dict(zip(TRAINING_KEYS, trained[first]))[key]!r} and "
+                                  f"{dict(zip(TRAINING_KEYS, values))[key]!r}); evaluate them in separate runs")
+    return cfg.replace(**dict(zip(TRAINING_KEYS, trained[first])), _section="the checkpoints")
 
 
 def _resume_plan(cfg: Config, layout: Layout, selected: list[str], resume: bool) -> list[str]:

@@ -181,6 +181,27 @@ def test_score_norm_test_refits_on_test_scores_without_retraining(trained, tmp_p
     assert raw.shape[0] == again["entities"][ENTITIES[0]]["n_validation_points"] == len(checkpoint["val_scores"])
 
 
+def test_test_mode_records_how_the_models_were_trained_not_the_configs_training_settings(trained, tmp_path):
+    """--test with a config whose seed and epochs differ from the models': results.json names the models'
+    (the seed a table groups rows by), and scores are the same."""
+    import yaml
+
+    config, processed, out = trained
+    document = yaml.safe_load(config.read_text())
+    trained_seed, trained_epochs = document["shared"]["seed"], document["shared"]["max_epoch"]
+    document["shared"].update(seed=trained_seed + 92, max_epoch=trained_epochs + 3)
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(document))
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    assert run_main(other, processed, copy, "--test", "--no_plots") == 0
+    again = _results(copy)
+    assert again["seed"] == again["config"]["seed"] == trained_seed
+    assert again["config"]["max_epoch"] == trained_epochs
+    np.testing.assert_array_equal(np.load(copy / "SMD" / "scores" / f"{ENTITIES[0]}.npy"),
+                                  np.load(out / "SMD" / "scores" / f"{ENTITIES[0]}.npy"))
+
+
 def test_score_combine_rescores_a_trained_model_without_retraining(trained, tmp_path):
     """--test --set score_combine=mean: the same checkpoint and statistics, the per-feature scores combined
     the other way, in the test scores and in the validation scores the label-free thresholds come from."""
