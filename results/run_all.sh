@@ -37,6 +37,7 @@ RESCORE_FROM=${RESCORE_FROM:-}        # a runs/<protocol> folder: copy its train
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
 SMD_ENTITIES=${SMD_ENTITIES:-all}     # "all": every machine present; or e.g. TranAD's "machine-1-1 machine-2-1 machine-3-2 machine-3-7"
+REPORT=${REPORT:-1}                   # 0: no table rebuild at the end (runs of a worktree stay clean: the tables are tracked)
 WORKERS=${WORKERS:-1}                 # >1: that many Ray jobs (one entity each, THREADS threads each); pip install -r requirements-distributed.txt
 ROOT=runs/$PROTOCOL
 mkdir -p "$ROOT"
@@ -98,7 +99,7 @@ for data in $DATASETS; do
       for ablation in $ABLATIONS; do run_one "$data" "$model" "$ablation" "$seed"; done
     done
   done
-  if [ "$PROTOCOL" = cpu ]; then
+  if [ "$PROTOCOL" = cpu ] && [ "$REPORT" = 1 ]; then
     notes=()
     "$PY" -m sensitive_hue.report --data_name "$data" --runs "$ROOT" --out "results/$data.md" "${notes[@]}" \
       || echo "report for $data failed (see above); runs are kept" >&2
