@@ -115,7 +115,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 OVERRIDES = ("model", "seed", "device", "mamba_backend", "max_epoch", "batch_size", "lr", "num_threads",
              "contrastive", "uncertainty", "workers", "ray_address", "cpus_per_job", "gpus_per_job")
-# Config keys only training reads: --test restores the trained weights, validation split and seed instead.
 
 
 def _given(args: argparse.Namespace) -> dict[str, str]:
