@@ -17,8 +17,10 @@
 #   runs/<protocol>/<detector>[-<ablation>]/seed<k>/<dataset>/results.json
 # A run whose results.json exists is skipped (delete it, or use another PROTOCOL, to redo it or to
 # change its entity selection); an interrupted run restarts with --resume and keeps finished entities.
-# Wall times go to runs/<protocol>/timings.tsv. Run outputs are never committed (runs/ is git-ignored);
-# only results/<dataset>.md and .json are.
+# Wall times go to runs/<protocol>/timings.tsv. Run outputs are never committed (runs/ is git-ignored): each
+# finished run's results.json (metrics and settings, no arrays) is copied to $RECORDS/<protocol>/... (default
+# results/runs/, committed), so a table rebuilds from the repository alone (`--runs results/runs/cpu`) and runs
+# of one commit made in several sessions or on several machines add up to one table.
 # Runs from the repository root (`$PY main.py`, `$PY -m sensitive_hue.report`), so it works with or without
 # `pip install -e .`; PY=.venv/bin/python picks the project's environment.
 set -euo pipefail
@@ -37,6 +39,7 @@ RESCORE_FROM=${RESCORE_FROM:-}        # a runs/<protocol> folder: copy its train
 THREADS=${THREADS:-1}                 # torch CPU threads per run (2 threads on a busy 2-core machine: 10-50x slower)
 NICE=${NICE:-10}
 SMD_ENTITIES=${SMD_ENTITIES:-all}     # "all": every machine present; or e.g. TranAD's "machine-1-1 machine-2-1 machine-3-2 machine-3-7"
+RECORDS=${RECORDS-results/runs}       # where each finished run's results.json is copied ("": nowhere)
 REPORT=${REPORT:-1}                   # 0: no table rebuild at the end (runs of a worktree stay clean: the tables are tracked)
 WORKERS=${WORKERS:-1}                 # >1: that many Ray jobs (one entity each, THREADS threads each); pip install -r requirements-distributed.txt
 ROOT=runs/$PROTOCOL
@@ -60,6 +63,11 @@ copy_trained() {  # source target: a copy of a trained run folder to re-score wi
   fi
 }
 
+record() {  # run folder, its path under runs/<protocol>: keep a copy of its results.json under $RECORDS
+  [ -n "$RECORDS" ] && [ -f "$1/results.json" ] || return 0
+  mkdir -p "$RECORDS/$PROTOCOL/$2" && cp "$1/results.json" "$RECORDS/$PROTOCOL/$2/results.json"
+}
+
 run_one() {  # dataset detector ablation seed
   local data=$1 model=$2 ablation=$3 seed=$4 name=$2 flags=() trained=""
   if [ -n "$ablation" ]; then
@@ -73,7 +81,9 @@ run_one() {  # dataset detector ablation seed
     esac
   fi
   local out="$ROOT/$name/seed$seed"
-  if [ -f "$out/$data/results.json" ]; then echo "skip $out/$data (results.json exists)"; return; fi
+  if [ -f "$out/$data/results.json" ]; then
+    echo "skip $out/$data (results.json exists)"; record "$out/$data" "$name/seed$seed/$data"; return
+  fi
   [ -n "$RESCORE_FROM" ] && [ -z "$trained" ] && trained="$RESCORE_FROM/$name/seed$seed/$data"
   if [ -n "$trained" ]; then  # no training: a copy of trained models, re-scored by this commit's code
     copy_trained "$trained" "$out/$data" || return 0
@@ -90,6 +100,7 @@ run_one() {  # dataset detector ablation seed
   nice -n "$NICE" "$PY" main.py --config_path config/star.yaml --data_name "$data" --model "$model" "${training[@]}" \
     --raw_dir "$RAW_DIR" --out_dir "$out" --num_threads "$THREADS" --no_plots "${flags[@]}"
   printf '%s\t%s\t%s\t%s\t%d\n' "$data" "$name" "$seed" "$(date -u +%FT%TZ)" $((SECONDS - tic)) >> "$ROOT/timings.tsv"
+  record "$out/$data" "$name/seed$seed/$data"
 }
 
 for data in $DATASETS; do
