@@ -111,8 +111,9 @@ for data in $DATASETS; do
     done
   done
   if [ "$PROTOCOL" = cpu ] && [ "$REPORT" = 1 ]; then
-    notes=()
-    "$PY" -m sensitive_hue.report --data_name "$data" --runs "$ROOT" --out "results/$data.md" "${notes[@]}" \
+    notes=() tables_from=$ROOT
+    [ -n "$RECORDS" ] && tables_from=$RECORDS/$PROTOCOL  # the committed copies, so the table's rebuild command works anywhere
+    "$PY" -m sensitive_hue.report --data_name "$data" --runs "$tables_from" --out "results/$data.md" "${notes[@]}" \
       || echo "report for $data failed (see above); runs are kept" >&2
   fi
 done
