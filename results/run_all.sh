@@ -65,7 +65,8 @@ copy_trained() {  # source target: a copy of a trained run folder to re-score wi
 
 record() {  # run folder, its path under runs/<protocol>: keep a copy of its results.json under $RECORDS
   [ -n "$RECORDS" ] && [ -f "$1/results.json" ] || return 0
-  mkdir -p "$RECORDS/$PROTOCOL/$2" && cp "$1/results.json" "$RECORDS/$PROTOCOL/$2/results.json"
+  local to="$RECORDS/$PROTOCOL/${2//:/-}"  # pyod:IForest -> pyod-IForest: no ':' in committed paths (Windows clones)
+  mkdir -p "$to" && cp "$1/results.json" "$to/results.json"
 }
 
 run_one() {  # dataset detector ablation seed
