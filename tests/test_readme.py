@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -28,3 +29,17 @@ def test_python_api_example_runs_as_written(tmp_path):
     assert match, printed
     assert float(match.group(1)) > 0.2  # well above the demo's anomaly ratio (0.144): it detects
     assert (tmp_path / "largest_alarm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_results_tables_in_the_readme_are_the_committed_tables():
+    """Each results/<dataset>.json's compact table (results/readme_tables.py) appears in the README verbatim,
+    so no README figure drifts from the table it claims to come from."""
+    sys.path.insert(0, str(ROOT / "results"))
+    try:
+        import readme_tables
+    finally:
+        sys.path.pop(0)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for dataset in ("MSL", "SMAP", "SMD", "SWaT"):
+        table = readme_tables.markdown(json.loads((ROOT / "results" / f"{dataset}.json").read_text()))
+        assert table in readme, f"README's {dataset} table is not `python results/readme_tables.py {dataset}`"

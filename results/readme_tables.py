@@ -1,0 +1,79 @@
+"""Print the README's compact results tables from `results/<dataset>.json`, so every figure in the README's
+Results section is regenerated, not copied by hand: `python results/readme_tables.py MSL SWaT`.
+
+A single-entity dataset (SWaT) gets its threshold-free figures and the label-free F1; a multi-entity one
+the per-entity means (the primary columns) beside the concatenated AUC-PR and the paper protocol's F1-PA.
+Cells are percent, mean ± sample std over seeds where several ran; the best cell of each column is bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SINGLE = (("auc_pr", "AUC-PR"), ("vus_pr", "VUS-PR"), ("auc_roc", "AUC-ROC"), ("f1_oracle", "F1 (oracle)"),
+          ("f1_val_quantile", "F1 label-free (val. quantile)"))
+MULTI = (("auc_pr_mean", "AUC-PR (entity mean)"), ("vus_pr_mean", "VUS-PR (entity mean)"),
+         ("auc_roc_mean", "AUC-ROC (entity mean)"), ("f1_oracle_mean", "F1 oracle (entity mean)"),
+         ("auc_pr", "AUC-PR (concat.)"), ("f1_pa_oracle", "F1-PA oracle (paper protocol)"))
+SHORTER = (  # the tables' row labels, shortened for the README (the tables keep the long ones)
+    (", score_norm test (median/IQR fitted on unlabelled test scores, transductive)",
+     ", `score_norm: test` (transductive, as the paper)"),
+    ("score_combine max", "`score_combine: max`"),
+    ("revin_denorm stored", "`revin_denorm: stored`"),
+    ("revin_denorm none", "`revin_denorm: none`"),
+    ("no uncertainty (MSE)", "no uncertainty (MSE instead of the heteroscedastic NLL)"),
+)
+
+
+def row_label(row: dict) -> str:
+    """The README's label of a table row: default model marked, seeds counted where several ran."""
+    label = row["detector"]
+    for long, short in SHORTER:
+        label = label.replace(long, short)
+    if label == "SensitiveMamba":
+        label = "SensitiveMamba (default)"
+    seeds = row.get("n_seeds", 1)
+    return f"{label}, {seeds} seeds" if seeds > 1 else label
+
+
+def cell(stat: dict | None) -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    text = f"{100 * stat['mean']:.1f}"
+    return f"{text} ± {100 * stat['std']:.1f}" if stat.get("n", 1) > 1 and stat.get("std") is not None else text
+
+
+def markdown(table: dict) -> str:
+    """One markdown table of `table` (a results/<dataset>.json), titled with its dataset and run commit(s)."""
+    rows = table["rows"]
+    entities = max(row.get("entities", 1) for row in rows)
+    title = f"{table['dataset']}" + (f" ({entities} entities)" if entities > 1 else "")
+    title += f", runs at {', '.join(table.get('run_commits') or ['?'])}"
+    columns = SINGLE if entities == 1 else MULTI
+    best = {key: max((r[key]["mean"] for r in rows if r.get(key) and r[key].get("mean") is not None), default=None)
+            for key, _ in columns}
+    lines = [f"| {title} | " + " | ".join(name for _, name in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            text = cell(row.get(key))
+            hit = row.get(key) and best[key] is not None and row[key].get("mean") == best[key]
+            cells.append(f"**{text}**" if hit else text)
+        lines.append(f"| {row_label(row)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="+", help="table names, e.g. MSL SWaT (results/<name>.json)")
+    for name in parser.parse_args(argv).datasets:
+        table = json.loads((HERE / f"{name}.json").read_text())
+        print(markdown(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
