@@ -73,7 +73,7 @@ def results_chart(path: Path) -> bool:
     for file in sorted((ROOT / "results").glob("*.json")):
         data = json.loads(file.read_text())
         if isinstance(data, dict) and "rows" in data and all("auc_pr_mean" in row for row in data["rows"]):
-            tables[file.stem] = data["rows"]  # file name: MSL and MSL-pyod are two tables of one dataset
+            tables[file.stem] = data["rows"]  # file name: one table per dataset
     if not tables:
         return False
     heights = [max(len(rows), 1) * 0.32 + 0.9 for rows in tables.values()]
