@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sensitive_hue.report import format_cell
+
 HERE = Path(__file__).resolve().parent
 SINGLE = (("auc_pr", "AUC-PR"), ("vus_pr", "VUS-PR"), ("auc_roc", "AUC-ROC"), ("f1_oracle", "F1 (oracle)"),
           ("f1_val_quantile", "F1 label-free (val. quantile)"))
@@ -39,13 +41,6 @@ def row_label(row: dict) -> str:
     return f"{label}, {seeds} seeds" if seeds > 1 else label
 
 
-def cell(stat: dict | None) -> str:
-    if not stat or stat.get("mean") is None:
-        return "n/a"
-    text = f"{100 * stat['mean']:.1f}"
-    return f"{text} ± {100 * stat['std']:.1f}" if stat.get("n", 1) > 1 and stat.get("std") is not None else text
-
-
 def markdown(table: dict) -> str:
     """One markdown table of `table` (a results/<dataset>.json), titled with its dataset and run commit(s)."""
     rows = table["rows"]
@@ -53,16 +48,17 @@ def markdown(table: dict) -> str:
     title = f"{table['dataset']}" + (f" ({entities} entities)" if entities > 1 else "")
     title += f", runs at {', '.join(table.get('run_commits') or ['?'])}"
     columns = SINGLE if entities == 1 else MULTI
-    best = {key: max((r[key]["mean"] for r in rows if r.get(key) and r[key].get("mean") is not None), default=None)
-            for key, _ in columns}
+    missing = {"mean": None, "std": None}
+    best = {key: max((r.get(key, missing)["mean"] for r in rows if r.get(key, missing)["mean"] is not None),
+                     default=None) for key, _ in columns}
     lines = [f"| {title} | " + " | ".join(name for _, name in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for row in rows:
         cells = []
         for key, _ in columns:
-            text = cell(row.get(key))
-            hit = row.get(key) and best[key] is not None and row[key].get("mean") == best[key]
-            cells.append(f"**{text}**" if hit else text)
+            stat = row.get(key, missing)
+            text = format_cell(stat)
+            cells.append(f"**{text}**" if stat["mean"] is not None and stat["mean"] == best[key] else text)
         lines.append(f"| {row_label(row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

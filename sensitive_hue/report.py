@@ -246,7 +246,8 @@ def build_table(dataset: str, runs: list[Run], command: Optional[str] = None, no
     }
 
 
-def _cell(stat: dict) -> str:
+def format_cell(stat: dict) -> str:
+    """A table cell: percent with one decimal, "mean ± std" where several seeds ran, "n/a" where undefined."""
     if stat["mean"] is None:
         return "n/a"
     text = f"{100 * stat['mean']:.1f}"
@@ -279,7 +280,7 @@ def to_markdown(table: dict) -> str:
     lines.append("| detector | seeds | " + " | ".join(titles) + " | val. rows (min/entity) | wall (min/seed) |")
     lines.append("|---|---:|" + "---:|" * len(titles) + "---:|---:|")
     for row in table["rows"]:
-        cells = [_cell(row[key]) for key in table["columns"]]
+        cells = [format_cell(row[key]) for key in table["columns"]]
         val = "n/a" if row.get("val_points_min") is None else str(row["val_points_min"])
         walls = [w for w in row.get("wall_s") or [] if w is not None]
         wall = f"{sum(walls) / len(walls) / 60:.1f}" if walls else "n/a"
