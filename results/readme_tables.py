@@ -30,12 +30,18 @@ SHORTER = (  # the tables' row labels, shortened for the README (the tables keep
 )
 
 
-def row_label(row: dict) -> str:
-    """The README's label of a table row: default model marked, seeds counted where several ran."""
-    label = row["detector"]
+def row_label(row: dict, main_protocol: str | None = None) -> str:
+    """The README's label of a table row: default model marked, seeds counted where several ran. In a table
+    that mixes training protocols, rows of `main_protocol` drop the report's "[protocol]" suffix and the
+    others name theirs ("budget: ...")."""
+    label, protocol = row["detector"], row.get("protocol")
+    if protocol and label.endswith(f" [{protocol}]"):
+        label = label[:-len(f" [{protocol}]")]
     for long, short in SHORTER:
         label = label.replace(long, short)
-    if label == "SensitiveMamba":
+    if main_protocol is not None and protocol != main_protocol:
+        label += f", budget: {protocol}"
+    elif label == "SensitiveMamba":
         label = "SensitiveMamba (default)"
     seeds = row.get("n_seeds", 1)
     return f"{label}, {seeds} seeds" if seeds > 1 else label
@@ -48,6 +54,8 @@ def markdown(table: dict) -> str:
     title = f"{table['dataset']}" + (f" ({entities} entities)" if entities > 1 else "")
     title += f", runs at {', '.join(table.get('run_commits') or ['?'])}"
     columns = SINGLE if entities == 1 else MULTI
+    protocols = [row.get("protocol") for row in rows]
+    main_protocol = max(protocols, key=protocols.count) if len(set(protocols)) > 1 else None  # most rows' one
     missing = {"mean": None, "std": None}
     best = {key: max((r.get(key, missing)["mean"] for r in rows if r.get(key, missing)["mean"] is not None),
                      default=None) for key, _ in columns}
@@ -59,7 +67,7 @@ def markdown(table: dict) -> str:
             stat = row.get(key, missing)
             text = format_cell(stat)
             cells.append(f"**{text}**" if stat["mean"] is not None and stat["mean"] == best[key] else text)
-        lines.append(f"| {row_label(row)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row_label(row, main_protocol)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -43,3 +43,21 @@ def test_results_tables_in_the_readme_are_the_committed_tables():
     for dataset in ("MSL", "SMAP", "SMD", "SWaT"):
         table = readme_tables.markdown(json.loads((ROOT / "results" / f"{dataset}.json").read_text()))
         assert table in readme, f"README's {dataset} table is not `python results/readme_tables.py {dataset}`"
+
+
+def test_readme_tables_name_the_budget_of_rows_off_the_main_protocol():
+    """A table mixing training protocols (SWaT's 10x-budget row) labels the odd rows by their protocol and keeps
+    the default mark for the main protocol's SensitiveMamba row only."""
+    sys.path.insert(0, str(ROOT / "results"))
+    try:
+        import readme_tables
+    finally:
+        sys.path.pop(0)
+    cell = {"mean": 0.5, "std": None}
+    cpu, big = "stride 1, 10 steps/epoch, max_epoch 5", "stride 1, 100 steps/epoch, max_epoch 5"
+    rows = [{"detector": f"{name} [{protocol}]", "protocol": protocol, "n_seeds": 1, "entities": 1,
+             **{key: cell for key, _ in readme_tables.SINGLE}}
+            for name, protocol in (("SensitiveMamba", cpu), ("PCA (90% variance)", cpu), ("SensitiveMamba", big))]
+    lines = readme_tables.markdown({"dataset": "SWaT", "run_commits": ["abc1234"], "rows": rows}).splitlines()
+    labels = [line.split(" | ")[0].lstrip("| ") for line in lines[2:]]
+    assert labels == ["SensitiveMamba (default)", "PCA (90% variance)", f"SensitiveMamba, budget: {big}"]
