@@ -34,9 +34,8 @@ def row_label(row: dict, main_protocol: str | None = None) -> str:
     """The README's label of a table row: default model marked, seeds counted where several ran. In a table
     that mixes training protocols, rows of `main_protocol` drop the report's "[protocol]" suffix and the
     others name theirs ("budget: ...")."""
-    label, protocol = row["detector"], row.get("protocol")
-    if protocol and label.endswith(f" [{protocol}]"):
-        label = label[:-len(f" [{protocol}]")]
+    protocol = row.get("protocol")
+    label = row["detector"].removesuffix(f" [{protocol}]")
     for long, short in SHORTER:
         label = label.replace(long, short)
     if main_protocol is not None and protocol != main_protocol:
